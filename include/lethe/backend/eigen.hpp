@@ -1,0 +1,52 @@
+// lethe/backend/eigen.hpp - views over Eigen dense objects.
+//
+// view_of(m) works on any Eigen expression with direct memory access:
+// Matrix, Array, Map, Ref and Blocks of them, row- or column-major. Vectors
+// (one compile-time dimension of 1) give rank-1 views, everything else rank 2
+// with Eigen's row and column strides, so a column-major matrix is viewed as
+// the same logical matrix (stride(0) = 1, stride(1) = rows).
+#pragma once
+
+#include <Eigen/Core>
+#include <type_traits>
+
+#include "../core/view.hpp"
+
+namespace lethe {
+
+template <class E>
+concept eigen_dense = std::is_base_of_v<Eigen::DenseBase<std::remove_cvref_t<E>>, std::remove_cvref_t<E>> &&
+                      (int(std::remove_cvref_t<E>::Flags) & Eigen::DirectAccessBit) != 0;
+
+namespace detail {
+template <class E>
+using eigen_element_t =
+    std::conditional_t<std::is_const_v<std::remove_reference_t<E>> ||
+                           (int(std::remove_cvref_t<E>::Flags) & Eigen::LvalueBit) == 0,
+                       const typename std::remove_cvref_t<E>::Scalar, typename std::remove_cvref_t<E>::Scalar>;
+}  // namespace detail
+
+// Rank-2 view of any direct-access Eigen object (vectors become n x 1 or 1 x n).
+template <eigen_dense E>
+auto matrix_view_of(E&& m) {
+    using T = detail::eigen_element_t<E>;
+    const index_t ext[2] = {static_cast<index_t>(m.rows()), static_cast<index_t>(m.cols())};
+    const index_t str[2] = {static_cast<index_t>(m.rowStride()), static_cast<index_t>(m.colStride())};
+    return view2<T>(const_cast<T*>(m.data()), ext, str);
+}
+
+// Rank-1 view for compile-time vectors, rank-2 view otherwise.
+template <eigen_dense E>
+auto view_of(E&& m) {
+    using D = std::remove_cvref_t<E>;
+    using T = detail::eigen_element_t<E>;
+    if constexpr (D::IsVectorAtCompileTime) {
+        const index_t ext[1] = {static_cast<index_t>(m.size())};
+        const index_t str[1] = {static_cast<index_t>(m.innerStride())};
+        return view1<T>(const_cast<T*>(m.data()), ext, str);
+    } else {
+        return matrix_view_of(std::forward<E>(m));
+    }
+}
+
+}  // namespace lethe

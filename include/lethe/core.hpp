@@ -1,0 +1,9 @@
+// lethe/core.hpp - views, execution policies, numerics, row primitives, errors.
+#pragma once
+
+#include "core/config.hpp"
+#include "core/error.hpp"
+#include "core/execution.hpp"
+#include "core/numerics.hpp"
+#include "core/row_ops.hpp"
+#include "core/view.hpp"
