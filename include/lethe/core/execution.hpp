@@ -111,7 +111,6 @@ template <class P>
 concept execution_policy = requires(const P& p) {
     typename P::space;
     { p.threads() } -> std::convertible_to<int>;
-    p.parallel_for(index_t{1}, [](index_t) {});
 };
 
 // True when code on the host can dereference the policy's memory.
