@@ -1,6 +1,7 @@
 // lethe/core.hpp - views, execution policies, numerics, row primitives, errors.
 #pragma once
 
+#include "core/causal_lm.hpp"
 #include "core/config.hpp"
 #include "core/error.hpp"
 #include "core/execution.hpp"
