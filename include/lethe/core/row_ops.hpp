@@ -15,6 +15,7 @@
 #include "error.hpp"
 #include "execution.hpp"
 #include "numerics.hpp"
+#include "simd.hpp"
 #include "view.hpp"
 
 namespace lethe {
@@ -48,7 +49,9 @@ LETHE_HD inline T row_sum_kernel(const T* p, index_t n, index_t s) noexcept {
 }
 
 #if !LETHE_IN_DEVICE_CODE
-// Host path for dense rows: blocked two-level log-sum-exp, vectorised.
+// Host path for dense rows: blocked two-level log-sum-exp. Per block, the
+// block max, a rescale of the running sum if the max grew, then one exp per
+// element against the running max.
 template <class T>
 inline T dense_row_logsumexp(const T* LETHE_RESTRICT p, index_t n) noexcept {
     T m = neg_inf<T>();
@@ -57,26 +60,77 @@ inline T dense_row_logsumexp(const T* LETHE_RESTRICT p, index_t n) noexcept {
     for (index_t b = 0; b < n; b += lse_block) {
         const index_t e = b + lse_block < n ? b + lse_block : n;
         T bm = neg_inf<T>();
-        LETHE_SIMD_REDUCTION(max : bm)
-        for (index_t j = b; j < e; ++j) bm = p[j] > bm ? p[j] : bm;
+        for (index_t j = b; j < e; ++j) {
+            nan = nan || (p[j] != p[j]);
+            bm = p[j] > bm ? p[j] : bm;
+        }
         if (bm > m) {
             sum = m == neg_inf<T>() ? T(0) : sum * std::exp(m - bm);
             m = bm;
         }
-        if (m == pos_inf<T>()) return pos_inf<T>();
+        if (m == pos_inf<T>()) return nan ? quiet_nan<T>() : pos_inf<T>();
+        if (m == neg_inf<T>()) continue;  // all -inf so far
         T acc = T(0);
-        if (m != neg_inf<T>()) {
-            LETHE_SIMD_REDUCTION(+ : acc)
-            for (index_t j = b; j < e; ++j) acc += exp_fast(p[j] - m);
-        } else {
-            // All -inf so far; a NaN in this block must still be seen.
-            for (index_t j = b; j < e; ++j) nan = nan || (p[j] != p[j]);
-        }
+        for (index_t j = b; j < e; ++j) acc += exp_fast(p[j] - m);
         sum += acc;
     }
-    if (nan || sum != sum) return quiet_nan<T>();
+    if (nan) return quiet_nan<T>();
     return m == neg_inf<T>() ? m : m + std::log(sum);
 }
+
+#if LETHE_HAS_VECTOR_EXT
+// The same algorithm on float vectors (see simd.hpp for why).
+template <>
+inline float dense_row_logsumexp<float>(const float* LETHE_RESTRICT p, index_t n) noexcept {
+    using simd::vfloat;
+    constexpr index_t L = simd::lanes;
+    float m = neg_inf<float>();
+    float sum = 0.0f;
+    bool nan = false;
+    for (index_t b = 0; b < n; b += lse_block) {
+        const index_t e = b + lse_block < n ? b + lse_block : n;
+        const index_t ev = b + (e - b) / L * L;
+        // NaN is not tracked in this pass: exp(NaN - m) makes the sum NaN.
+        // (A block of only -inf and NaN is caught by the check below.)
+        vfloat vmax = simd::broadcast(neg_inf<float>());
+        for (index_t j = b; j < ev; j += L) {
+            const vfloat x = simd::load(p + j);
+            vmax = x > vmax ? x : vmax;
+        }
+        float bm = simd::hmax(vmax);
+        for (index_t j = ev; j < e; ++j) {
+            nan = nan || (p[j] != p[j]);
+            bm = p[j] > bm ? p[j] : bm;
+        }
+        if (bm > m) {
+            sum = m == neg_inf<float>() ? 0.0f : sum * std::exp(m - bm);
+            m = bm;
+        }
+        if (m == pos_inf<float>()) return pos_inf<float>();
+        if (m == neg_inf<float>()) {
+            for (index_t j = b; j < e; ++j) nan = nan || (p[j] != p[j]);
+            continue;
+        }
+        // Four independent accumulators keep several exps in flight.
+        const vfloat vm = simd::broadcast(m);
+        vfloat a0 = simd::broadcast(0.0f), a1 = a0, a2 = a0, a3 = a0;
+        index_t j = b;
+        for (; j + 4 * L <= ev; j += 4 * L) {
+            a0 += simd::exp_nonpositive(simd::load(p + j) - vm);
+            a1 += simd::exp_nonpositive(simd::load(p + j + L) - vm);
+            a2 += simd::exp_nonpositive(simd::load(p + j + 2 * L) - vm);
+            a3 += simd::exp_nonpositive(simd::load(p + j + 3 * L) - vm);
+        }
+        for (; j < ev; j += L) a0 += simd::exp_nonpositive(simd::load(p + j) - vm);
+        const vfloat acc = (a0 + a1) + (a2 + a3);
+        float tail = 0.0f;
+        for (index_t j = ev; j < e; ++j) tail += exp_fast(p[j] - m);
+        sum += simd::hsum(acc) + tail;
+    }
+    if (nan || sum != sum) return quiet_nan<float>();
+    return m == neg_inf<float>() ? m : m + std::log(sum);
+}
+#endif
 #endif
 
 template <class T>
