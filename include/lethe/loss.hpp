@@ -1,0 +1,7 @@
+// lethe/loss.hpp - the losses layer: sequence log-probs, NLL/SFT, the ORPO
+// family of preference losses, unlearning losses, fused linear + loss.
+// Backend-specific pieces (the Eigen GEMM hook) are separate headers.
+#pragma once
+
+#include "loss/nll.hpp"
+#include "loss/sequence_logprobs.hpp"
