@@ -126,4 +126,34 @@ BOOST_AUTO_TEST_CASE(online_logsumexp_merge_equals_single_pass) {
     BOOST_CHECK_EQUAL(empty.value(), whole.value());
 }
 
+
+#include <lethe/core/simd.hpp>
+#if LETHE_HAS_VECTOR_EXT
+BOOST_AUTO_TEST_CASE(simd_exp_matches_scalar) {
+    // The vector exp uses the same polynomial as exp_fast: results agree to
+    // an ulp (FMA contraction may differ between the two), edges exactly.
+    using namespace lethe::simd;
+    const float specials[] = {-std::numeric_limits<float>::infinity(), -100.0f, -87.0f, -1.0f, 0.0f, 1.0f, 88.0f, 100.0f,
+                              std::numeric_limits<float>::infinity(), std::numeric_limits<float>::quiet_NaN()};
+    for (float x : specials) {
+        vfloat v = broadcast(x);
+        const float a = exp(v)[0];
+        const float b = exp_fast(x);
+        BOOST_CHECK_MESSAGE((std::isnan(a) && std::isnan(b)) || a == b || std::abs(a - b) <= 2e-7f * std::abs(b),
+                            "x = " << x << ": simd " << a << " scalar " << b);
+        if (!(x > 0)) {
+            const float c = exp_nonpositive(v)[0];
+            BOOST_CHECK_MESSAGE((std::isnan(c) && std::isnan(b)) || std::abs(c - b) <= 2e-7f * std::abs(b),
+                                "x = " << x << ": exp_nonpositive " << c << " scalar " << b);
+        }
+    }
+    double worst = 0;
+    for (float x = -87.0f; x <= 0.0f; x += 0.0078125f) {
+        const double want = std::exp(static_cast<double>(x));
+        worst = std::max(worst, std::abs(static_cast<double>(exp_nonpositive(broadcast(x))[0]) - want) / want);
+    }
+    BOOST_CHECK_LT(worst, 3e-7);
+}
+#endif
+
 BOOST_AUTO_TEST_SUITE_END()

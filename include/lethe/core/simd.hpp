@@ -57,13 +57,10 @@ inline float hsum(vfloat v) noexcept {
     return v[0];
 }
 
-// exp on all lanes: the same range reduction and Cephes polynomial as
-// lethe::exp_fast (numerics.hpp), lane by lane, with the same edge rules
-// (flush below exp(-87.34) to 0, +inf above exp(88.38), NaN propagates).
-inline vfloat exp(vfloat x) noexcept {
-    const vfloat lo = broadcast(-87.3365478515625f), hi = broadcast(88.3762626647949f);
-    vfloat xc = x < lo ? lo : x;
-    xc = xc > hi ? hi : xc;
+namespace detail {
+// 2^n * P(r) for x already clamped to [lo, hi]: Cody-Waite range reduction
+// and the Cephes polynomial, as lethe::exp_fast (numerics.hpp).
+inline vfloat exp_clamped(vfloat xc) noexcept {
     // Round to nearest by adding and subtracting 1.5 * 2^23 (|value| < 2^22).
     const vfloat n = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
     vfloat r = xc - n * 0.693359375f;
@@ -76,30 +73,29 @@ inline vfloat exp(vfloat x) noexcept {
     p = p * r + 5.0000001201e-1f;
     p = p * (r * r) + r + 1.0f;
     const vint bits = (__builtin_convertvector(n, vint) + 127) << 23;
-    vfloat y = p * std::bit_cast<vfloat>(bits);
-    y = x > hi ? broadcast(std::numeric_limits<float>::infinity()) : y;
-    // A NaN lane stays NaN through every step above (the comparisons are
-    // false for it), so no extra select is needed for it.
-    return x < lo ? broadcast(0.0f) : y;
+    return p * std::bit_cast<vfloat>(bits);
+}
+inline constexpr float exp_lo = -87.3365478515625f;  // exp(lo) is the smallest normal float
+inline constexpr float exp_hi = 88.3762626647949f;   // keeps 2^n with n <= 127
+}  // namespace detail
+
+// exp on all lanes, with exp_fast's edge rules: below exp(-87.34) flushes to
+// 0, above exp(88.38) gives +inf. A NaN lane stays NaN through every step
+// (its comparisons are false), so it needs no select of its own.
+inline vfloat exp(vfloat x) noexcept {
+    const vfloat lo = broadcast(detail::exp_lo), hi = broadcast(detail::exp_hi);
+    vfloat xc = x < lo ? lo : x;
+    xc = xc > hi ? hi : xc;
+    const vfloat y = detail::exp_clamped(xc);
+    const vfloat big = x > hi ? broadcast(std::numeric_limits<float>::infinity()) : y;
+    return x < lo ? broadcast(0.0f) : big;
 }
 
 // exp for lanes known to be <= 0 (x - max in log-sum-exp and softmax): no
-// overflow clamp, so two selects fewer than exp(). Same polynomial.
+// overflow clamp, two selects fewer.
 inline vfloat exp_nonpositive(vfloat x) noexcept {
-    const vfloat lo = broadcast(-87.3365478515625f);
-    const vfloat xc = x < lo ? lo : x;
-    const vfloat n = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
-    vfloat r = xc - n * 0.693359375f;
-    r = r - n * -2.12194440e-4f;
-    vfloat p = broadcast(1.9875691500e-4f);
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * (r * r) + r + 1.0f;
-    const vint bits = (__builtin_convertvector(n, vint) + 127) << 23;
-    const vfloat y = p * std::bit_cast<vfloat>(bits);
+    const vfloat lo = broadcast(detail::exp_lo);
+    const vfloat y = detail::exp_clamped(x < lo ? lo : x);
     return x < lo ? broadcast(0.0f) : y;
 }
 
