@@ -1,0 +1,162 @@
+// lethe/privacy/gazetteer.hpp - word lists for PERSON and LOCATION: small
+// defaults compiled in, more loadable from files (one entry per line).
+#pragma once
+
+#include <cstddef>
+#include <deque>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_set>
+
+#include "../core/error.hpp"
+#include "validators.hpp"
+
+namespace lethe::privacy {
+
+// A set of phrases ("Paris", "New York", "Smith") matched exactly, case
+// included: capitalisation is one of the cues the scanner relies on.
+// Multi-word entries use single spaces.
+class gazetteer {
+public:
+    gazetteer() = default;
+    gazetteer(const gazetteer& o) { for (const auto& p : o.storage_) add(p); }
+    gazetteer& operator=(const gazetteer& o) {
+        if (this != &o) { gazetteer tmp(o); swap(tmp); }
+        return *this;
+    }
+    gazetteer(gazetteer&&) noexcept = default;
+    gazetteer& operator=(gazetteer&&) noexcept = default;
+    void swap(gazetteer& o) noexcept {
+        storage_.swap(o.storage_);
+        set_.swap(o.set_);
+        std::swap(max_words_, o.max_words_);
+    }
+
+    // Adds one phrase; surrounding whitespace is trimmed, runs of inner
+    // whitespace must already be single spaces. Invalid UTF-8 is rejected.
+    void add(std::string_view phrase) {
+        while (!phrase.empty() && (phrase.front() == ' ' || phrase.front() == '\t')) phrase.remove_prefix(1);
+        while (!phrase.empty() && (phrase.back() == ' ' || phrase.back() == '\t' || phrase.back() == '\r'))
+            phrase.remove_suffix(1);
+        if (phrase.empty() || set_.count(phrase)) return;
+        require(phrase.size() <= max_phrase_bytes, "lethe::privacy::gazetteer::add", "entry longer than ",
+                max_phrase_bytes, " bytes");
+        require(first_invalid_utf8(phrase) == phrase.size(), "lethe::privacy::gazetteer::add", "entry is not valid UTF-8");
+        storage_.emplace_back(phrase);
+        set_.insert(storage_.back());
+        std::size_t words = 1;
+        for (char c : phrase) words += c == ' ';
+        if (words > max_words_) max_words_ = words;
+    }
+
+    // Reads one entry per line; '#' starts a comment line. Errors name the line.
+    void load_file(const std::filesystem::path& path) {
+        std::ifstream in(path, std::ios::binary);
+        require(in.good(), "lethe::privacy::gazetteer::load_file", "cannot open '", path.string(), "'");
+        std::string line;
+        std::size_t line_no = 0;
+        while (std::getline(in, line)) {
+            ++line_no;
+            if (!line.empty() && line[0] == '#') continue;
+            try {
+                add(line);
+            } catch (const error& e) {
+                fail("lethe::privacy::gazetteer::load_file", path.string(), ":", line_no, ": ", e.what());
+            }
+        }
+    }
+
+    bool contains(std::string_view phrase) const noexcept { return set_.find(phrase) != set_.end(); }
+    std::size_t size() const noexcept { return storage_.size(); }
+    std::size_t max_words() const noexcept { return max_words_; }
+    // Entries in insertion order (used by the pseudonymiser to draw fakes).
+    const std::deque<std::string>& entries() const noexcept { return storage_; }
+
+    static constexpr std::size_t max_phrase_bytes = 128;
+
+private:
+    std::deque<std::string> storage_;  // deque: element addresses stay put, the set views them
+    std::unordered_set<std::string_view> set_;
+    std::size_t max_words_ = 0;
+};
+
+// The three lists the scanner uses.
+struct gazetteers {
+    gazetteer first_names;
+    gazetteer last_names;
+    gazetteer locations;
+
+    // Small built-in lists: common English-language given names and
+    // surnames, large cities and countries. Words that are also common
+    // English words ("May", "Will", "Nice", "Reading") are left out on purpose.
+    static std::shared_ptr<const gazetteers> defaults() {
+        static const std::shared_ptr<const gazetteers> d = [] {
+            auto g = std::make_shared<gazetteers>();
+            for (auto w : default_first_names) g->first_names.add(w);
+            for (auto w : default_last_names) g->last_names.add(w);
+            for (auto w : default_locations) g->locations.add(w);
+            return g;
+        }();
+        return d;
+    }
+
+    static constexpr std::string_view default_first_names[] = {
+        "James", "John", "Robert", "Michael", "William", "David", "Richard", "Joseph", "Thomas", "Charles",
+        "Christopher", "Daniel", "Matthew", "Anthony", "Donald", "Steven", "Paul", "Andrew", "Joshua", "Kenneth",
+        "Kevin", "Brian", "George", "Timothy", "Ronald", "Edward", "Jason", "Jeffrey", "Ryan", "Jacob",
+        "Gary", "Nicholas", "Eric", "Jonathan", "Stephen", "Larry", "Justin", "Scott", "Brandon", "Benjamin",
+        "Samuel", "Gregory", "Alexander", "Patrick", "Raymond", "Jack", "Dennis", "Jerry", "Tyler", "Aaron",
+        "Mary", "Patricia", "Jennifer", "Linda", "Elizabeth", "Barbara", "Susan", "Jessica", "Sarah", "Karen",
+        "Nancy", "Lisa", "Betty", "Margaret", "Sandra", "Ashley", "Kimberly", "Emily", "Donna", "Michelle",
+        "Dorothy", "Carol", "Amanda", "Melissa", "Deborah", "Stephanie", "Rebecca", "Sharon", "Laura", "Cynthia",
+        "Kathleen", "Amy", "Shirley", "Angela", "Helen", "Anna", "Brenda", "Pamela", "Nicole", "Emma",
+        "Samantha", "Katherine", "Christine", "Debra", "Rachel", "Catherine", "Carolyn", "Janet", "Maria", "Heather",
+        "Olivia", "Sophia", "Isabella", "Charlotte", "Amelia", "Mia", "Harper", "Evelyn", "Abigail", "Ella",
+        "Liam", "Noah", "Oliver", "Elijah", "Lucas", "Mason", "Logan", "Ethan", "Aiden", "Sebastian",
+        "Mohammed", "Ahmed", "Fatima", "Aisha", "Omar", "Yusuf", "Priya", "Rahul", "Arjun", "Ananya",
+        "Wei", "Mei", "Hiroshi", "Yuki", "Sakura", "Haruto", "Jin", "Minho", "Seo-yeon", "Ji-woo",
+        "Pierre", "Camille", "Louis", "Chloé", "Hans", "Jürgen", "Greta", "Lukas", "Sofia", "Giulia",
+        "Alessandro", "Matteo", "Francesca", "Carlos", "José", "Lucía", "Javier", "Ana", "Diego", "Valentina",
+        "Olga", "Dmitri", "Ivan", "Natalia", "Sergei", "Agnieszka", "Piotr", "Katarzyna", "Lars", "Ingrid",
+    };
+    static constexpr std::string_view default_last_names[] = {
+        "Smith", "Johnson", "Williams", "Brown", "Jones", "Garcia", "Miller", "Davis", "Rodriguez", "Martinez",
+        "Hernandez", "Lopez", "Gonzalez", "Wilson", "Anderson", "Taylor", "Moore", "Jackson", "Martin", "Lee",
+        "Perez", "Thompson", "White", "Harris", "Sanchez", "Clark", "Ramirez", "Lewis", "Robinson", "Walker",
+        "Young", "Allen", "King", "Wright", "Scott", "Torres", "Nguyen", "Hill", "Flores", "Green",
+        "Adams", "Nelson", "Baker", "Hall", "Rivera", "Campbell", "Mitchell", "Carter", "Roberts", "Patel",
+        "Kumar", "Singh", "Sharma", "Khan", "Ali", "Chen", "Wang", "Zhang", "Liu", "Yang",
+        "Tanaka", "Suzuki", "Sato", "Kim", "Park", "Choi", "Müller", "Schmidt", "Schneider", "Fischer",
+        "Weber", "Dubois", "Laurent", "Moreau", "Rossi", "Russo", "Bianchi", "Fernández", "González", "Silva",
+        "Santos", "Ivanov", "Petrov", "Kowalski", "Nowak", "Andersson", "Johansson", "Hansen", "Jensen", "Murphy",
+        "O'Brien", "Kelly", "Sullivan", "Murray", "Quinn", "Fitzgerald", "Gallagher", "Novak", "Horvat", "Papadopoulos",
+    };
+    static constexpr std::string_view default_locations[] = {
+        "London", "Paris", "Berlin", "Madrid", "Rome", "Lisbon", "Vienna", "Prague", "Warsaw", "Budapest",
+        "Amsterdam", "Brussels", "Copenhagen", "Stockholm", "Oslo", "Helsinki", "Dublin", "Edinburgh", "Manchester",
+        "Birmingham", "Munich", "Hamburg", "Frankfurt", "Cologne", "Zurich", "Zürich", "Geneva", "Milan", "Naples",
+        "Barcelona", "Valencia", "Seville", "Porto", "Athens", "Istanbul", "Moscow", "Kyiv", "Bucharest",
+        "Belgrade", "Zagreb", "Krakow", "Kraków", "Lyon", "Marseille", "Toulouse", "Rotterdam", "Antwerp",
+        "New York", "Los Angeles", "Chicago", "Houston", "Phoenix", "Philadelphia", "San Antonio", "San Diego",
+        "Dallas", "San Jose", "San Francisco", "Seattle", "Boston", "Denver", "Miami", "Atlanta", "Detroit",
+        "Washington", "Baltimore", "Portland", "Las Vegas", "New Orleans", "Toronto", "Montreal", "Vancouver",
+        "Ottawa", "Mexico City", "Guadalajara", "Bogotá", "Lima", "Santiago", "Buenos Aires", "São Paulo",
+        "Rio de Janeiro", "Caracas", "Havana", "Tokyo", "Osaka", "Kyoto", "Seoul", "Busan", "Beijing", "Shanghai",
+        "Shenzhen", "Hong Kong", "Taipei", "Singapore", "Bangkok", "Hanoi", "Jakarta", "Manila", "Kuala Lumpur",
+        "Mumbai", "Delhi", "New Delhi", "Bangalore", "Chennai", "Kolkata", "Karachi", "Lahore", "Dhaka", "Dubai",
+        "Abu Dhabi", "Riyadh", "Tehran", "Baghdad", "Cairo", "Lagos", "Nairobi", "Johannesburg", "Cape Town",
+        "Casablanca", "Sydney", "Melbourne", "Brisbane", "Perth", "Auckland", "Wellington",
+        "United States", "United Kingdom", "Canada", "Mexico", "Brazil", "Argentina", "Chile", "Colombia", "Peru",
+        "France", "Germany", "Spain", "Italy", "Portugal", "Netherlands", "Belgium", "Switzerland", "Austria",
+        "Poland", "Sweden", "Norway", "Denmark", "Finland", "Ireland", "Scotland", "Greece", "Turkey", "Russia",
+        "Ukraine", "Romania", "Hungary", "Japan", "China", "India", "Pakistan", "Bangladesh", "Indonesia",
+        "Vietnam", "Thailand", "Philippines", "Australia", "New Zealand", "Egypt", "Nigeria", "Kenya",
+        "South Africa", "Morocco", "Saudi Arabia", "Iran", "Iraq", "Israel", "California", "Texas", "Florida",
+        "Ohio", "Michigan", "Oregon", "Bavaria", "Catalonia", "Ontario", "Quebec",
+    };
+};
+
+}  // namespace lethe::privacy
