@@ -1,0 +1,620 @@
+// lethe/model/llama.hpp - the reference Llama transformer: parameters,
+// training forward/backward, LoRA, and KV-cache inference (causal_lm).
+//
+// Read top to bottom like llm.c: the layout of the three blocks (parameters,
+// gradients, activations), then forward one layer at a time, then backward in
+// reverse, then the inference path. The per-layer maths lives in layers.hpp.
+//
+// Shapes: B sequences of T tokens are packed into N = B*T rows; a linear
+// layer is y[N, out] = x[N, in] W[out, in]^T (PyTorch's nn.Linear storage).
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include <malloc.h>
+
+#include "../core/causal_lm.hpp"
+#include "../core/error.hpp"
+#include "../core/execution.hpp"
+#include "../core/view.hpp"
+#include "config.hpp"
+#include "layers.hpp"
+#include "lora.hpp"
+#include "parameters.hpp"
+#include "random.hpp"
+
+namespace lethe::model {
+
+namespace detail {
+// Eigen's GEMM allocates its packing buffers per product. With glibc's
+// default thresholds large frees are trimmed back to the OS and the next
+// product page-faults them in again (a 4x slowdown measured here, see
+// shared/machine.md). Raising the thresholds once per process keeps them.
+inline void keep_heap_pages() {
+    static const bool done = [] {
+        mallopt(M_MMAP_THRESHOLD, 64 << 20);
+        mallopt(M_TRIM_THRESHOLD, 512 << 20);
+        return true;
+    }();
+    (void)done;
+}
+}  // namespace detail
+
+template <class T = float>
+class llama {
+public:
+    using scalar = T;
+
+    explicit llama(const llama_config& cfg, openmp_policy pol = par)
+        : cfg_(cfg), pol_(pol), shape_(std::make_shared<llama_layout>(cfg)),
+          layout_(std::shared_ptr<const parameter_layout>(shape_, &shape_->layout)), params_(layout_),
+          grads_(layout_), rope_(cfg.max_seq, cfg.head_dim(), cfg.rope_theta) {
+        detail::keep_heap_pages();
+    }
+
+    const llama_config& config() const noexcept { return cfg_; }
+    const llama_layout& tensors() const noexcept { return *shape_; }
+    named_tensors<T>& params() noexcept { return params_; }
+    const named_tensors<T>& params() const noexcept { return params_; }
+    named_tensors<T>& grads() noexcept { return grads_; }
+    const named_tensors<T>& grads() const noexcept { return grads_; }
+    const openmp_policy& policy() const noexcept { return pol_; }
+    void set_policy(openmp_policy p) noexcept { pol_ = p; }
+
+    // Hugging Face's initialisation: N(0, std) for matrices, 1 for norms.
+    // Counter-based, so the weights depend on the seed only.
+    void init_random(std::uint64_t seed, double stddev = 0.02) {
+        const auto& L = params_.layout();
+        for (index_t t = 0; t < index_t(L.tensors().size()); ++t) {
+            T* p = params_.ptr(t);
+            const auto& info = L[t];
+            if (info.is_vector) {
+                std::fill(p, p + info.size(), T(1));
+                continue;
+            }
+            pol_.parallel_for(info.size(), [=](index_t i) {
+                p[i] = T(stddev * normal_at(seed, std::uint64_t(t), std::uint64_t(i)));
+            });
+        }
+        if (lora_) lora_->init(seed);
+    }
+
+    void zero_grad() {
+        grads_.fill(T(0));
+        if (lora_) lora_->grads.fill(T(0));
+    }
+
+    // ------------------------------------------------------------------ LoRA
+    // Adds low-rank adapters to the linear layers `lc.targets` names; after
+    // this, backward() fills only the adapter gradients (the base is frozen).
+    void enable_lora(const lora_config& lc, std::uint64_t seed = 0) {
+        lora_ = std::make_unique<lora_adapters<T>>(params_.layout(), lc);
+        lora_->init(seed);
+        train_base_ = false;
+    }
+    void disable_lora() {
+        lora_.reset();
+        train_base_ = true;
+    }
+    lora_adapters<T>* lora() noexcept { return lora_.get(); }
+    const lora_adapters<T>* lora() const noexcept { return lora_.get(); }
+    // W += (alpha / r) B A for every adapter; the adapters stop being applied.
+    void merge_lora() {
+        require(lora_ != nullptr, "llama::merge_lora", "LoRA is not enabled");
+        lora_->merge_into(params_, T(1));
+    }
+    // W -= (alpha / r) B A: the exact inverse of merge_lora up to rounding.
+    void unmerge_lora() {
+        require(lora_ != nullptr, "llama::unmerge_lora", "LoRA is not enabled");
+        lora_->merge_into(params_, T(-1));
+    }
+    // Full fine-tuning even with adapters attached (both get gradients).
+    void set_train_base(bool on) noexcept { train_base_ = on; }
+    // Dropout only in training forwards; the step counter selects the mask.
+    void set_dropout_step(std::uint64_t step) noexcept { dropout_step_ = step; }
+
+    // -------------------------------------------------------------- training
+    // Forward over `tokens` ([batch, seq] row-major, every row starting at
+    // position 0); saves what backward needs and returns the logits
+    // [batch*seq, vocab] (owned by the model, valid until the next call).
+    view2<T> forward(std::span<const token_id> tokens, index_t batch, index_t seq) {
+        constexpr const char* where = "llama::forward";
+        require(batch > 0 && seq > 0, where, "batch and seq must be positive (got ", batch, ", ", seq, ")");
+        require(index_t(tokens.size()) == batch * seq, where, "tokens: expected ", batch * seq, " ids, got ",
+                tokens.size());
+        require(seq <= cfg_.max_seq, where, "seq ", seq, " exceeds max_position_embeddings ", cfg_.max_seq);
+        check_tokens(tokens, where);
+        plan_activations(batch, seq);
+        const index_t N = batch * seq, d = cfg_.d_model;
+        tokens_.assign(tokens.begin(), tokens.end());
+        if (lora_) lora_->plan(N);
+
+        // Embedding lookup.
+        const T* E = params_.ptr(shape_->embed);
+        T* x0 = act_.residual(0);
+        const token_id* tok = tokens_.data();
+        pol_.parallel_for(N, [=](index_t n) { std::copy_n(E + index_t(tok[n]) * d, d, x0 + n * d); });
+
+        for (index_t l = 0; l < cfg_.n_layers; ++l) layer_forward(l);
+
+        // Final norm and the head.
+        kernels::rmsnorm_forward(pol_, act_.residual(cfg_.n_layers), params_.ptr(shape_->final_norm), act_.xf,
+                                 act_.rf, N, d, T(cfg_.norm_eps));
+        kernels::linear_forward(pol_, act_.xf, params_.ptr(shape_->lm_head), act_.logits, N, d, cfg_.vocab);
+        return view2<T>(act_.logits, N, cfg_.vocab);
+    }
+
+    // Accumulates d(loss)/d(parameters) into grads() (and the LoRA gradients)
+    // given d(loss)/d(logits) [batch*seq, vocab] of the last forward().
+    void backward(view2<const T> dlogits) {
+        constexpr const char* where = "llama::backward";
+        require(act_.batch > 0, where, "call forward() first");
+        const index_t N = act_.batch * act_.seq, d = cfg_.d_model, V = cfg_.vocab;
+        require_extent(dlogits, 0, N, where, "dlogits");
+        require_extent(dlogits, 1, V, where, "dlogits");
+        require(dlogits.is_contiguous(), where, "dlogits must be contiguous");
+        T* dx = ws_.dres.data();
+        // Head: dxf = dlogits W_head; dW_head += dlogits^T xf.
+        kernels::linear_backward_input(dlogits.data(), params_.ptr(shape_->lm_head), ws_.dxn.data(), N, d, V,
+                                       false);
+        if (train_base_)
+            kernels::linear_backward_weight(dlogits.data(), act_.xf, grads_.ptr(shape_->lm_head), N, d, V);
+        kernels::rmsnorm_backward(pol_, act_.residual(cfg_.n_layers), params_.ptr(shape_->final_norm), act_.rf,
+                                  ws_.dxn.data(), dx, norm_grad(shape_->final_norm), N, d, false);
+        for (index_t l = cfg_.n_layers - 1; l >= 0; --l) layer_backward(l);
+        // Embedding: rows of dE gathered by token id, in row order.
+        if (train_base_) {
+            T* dE = grads_.ptr(shape_->embed);
+            for (index_t n = 0; n < N; ++n) {
+                T* row = dE + index_t(tokens_[std::size_t(n)]) * d;
+                const T* g = dx + n * d;
+                LETHE_SIMD
+                for (index_t j = 0; j < d; ++j) row[j] += g[j];
+            }
+        }
+    }
+
+    // ------------------------------------------------------------- inference
+    // Allocates the KV caches: `slots` sequences of up to max_seq tokens.
+    void set_num_slots(index_t slots) {
+        require(slots >= 0, "llama::set_num_slots", "slots must be >= 0, got ", slots);
+        const std::size_t per = std::size_t(cfg_.n_layers * cfg_.max_seq * cfg_.kv_dim());
+        kcache_.assign(per * std::size_t(slots), T(0));
+        vcache_.assign(per * std::size_t(slots), T(0));
+        lengths_.assign(std::size_t(slots), 0);
+    }
+    index_t vocab_size() const noexcept { return cfg_.vocab; }
+    index_t num_slots() const noexcept { return index_t(lengths_.size()); }
+    index_t max_length() const noexcept { return cfg_.max_seq; }
+    index_t length(index_t slot) const {
+        check_slot(slot, "llama::length");
+        return lengths_[std::size_t(slot)];
+    }
+    void reset(index_t slot) {
+        check_slot(slot, "llama::reset");
+        lengths_[std::size_t(slot)] = 0;
+    }
+    void fork(index_t src, index_t dst) {
+        check_slot(src, "llama::fork (src)");
+        check_slot(dst, "llama::fork (dst)");
+        if (src == dst) return;
+        const index_t len = lengths_[std::size_t(src)], kvd = cfg_.kv_dim();
+        for (index_t l = 0; l < cfg_.n_layers; ++l) {
+            std::copy_n(kv_at(kcache_, src, l, 0), len * kvd, kv_at(kcache_, dst, l, 0));
+            std::copy_n(kv_at(vcache_, src, l, 0), len * kvd, kv_at(vcache_, dst, l, 0));
+        }
+        lengths_[std::size_t(dst)] = len;
+    }
+
+    // Appends tokens[r] to slot slots[r] (rows of different lengths in one
+    // batch); logits row r receives the logits after the last new token.
+    void prefill(std::span<const index_t> slots, std::span<const std::span<const token_id>> tokens,
+                 view2<float> logits) {
+        constexpr const char* where = "llama::prefill";
+        require(slots.size() == tokens.size(), where, "slots (", slots.size(), ") and token rows (", tokens.size(),
+                ") differ in count");
+        for (std::size_t r = 0; r < tokens.size(); ++r)
+            require(!tokens[r].empty(), where, "row ", r, ": empty token span");
+        infer(slots, tokens, logits, where);
+    }
+    void step(std::span<const index_t> slots, std::span<const token_id> next, view2<float> logits) {
+        constexpr const char* where = "llama::step";
+        require(slots.size() == next.size(), where, "slots (", slots.size(), ") and tokens (", next.size(),
+                ") differ in count");
+        step_rows_.clear();
+        for (std::size_t r = 0; r < next.size(); ++r) step_rows_.push_back(next.subspan(r, 1));
+        infer(slots, step_rows_, logits, where);
+    }
+
+private:
+    // ------------------------------------------------- the activation block
+    struct layer_acts {
+        T *xn1, *r1, *q, *k, *v, *att, *o, *xmid, *xn2, *r2, *g, *u, *h;
+    };
+    struct activations {
+        index_t batch = 0, seq = 0;
+        std::vector<T> block;
+        std::vector<T*> res;  // n_layers + 1 residual streams [N, d]
+        std::vector<layer_acts> layers;
+        T *xf = nullptr, *rf = nullptr, *logits = nullptr;
+        T* residual(index_t l) const { return res[std::size_t(l)]; }
+    };
+    struct workspace {
+        std::vector<T> dres, dxn, dq, dk, dv, dob, dg, du, dh;
+    };
+
+    void plan_activations(index_t B, index_t S) {
+        if (act_.batch == B && act_.seq == S) return;
+        const index_t N = B * S, d = cfg_.d_model, F = cfg_.d_ff, L = cfg_.n_layers;
+        const index_t qd = cfg_.q_dim(), kvd = cfg_.kv_dim(), H = cfg_.n_heads;
+        const index_t per_layer = 4 * N * d + 2 * N + 2 * N * qd + 2 * N * kvd + B * H * S * S + 3 * N * F;
+        const index_t total = (L + 1) * N * d + L * per_layer + N * d + N + N * cfg_.vocab;
+        act_.block.assign(std::size_t(total), T(0));
+        T* p = act_.block.data();
+        auto take = [&p](index_t n) {
+            T* q = p;
+            p += n;
+            return q;
+        };
+        act_.res.clear();
+        for (index_t l = 0; l <= L; ++l) act_.res.push_back(take(N * d));
+        act_.layers.clear();
+        for (index_t l = 0; l < L; ++l) {
+            layer_acts a{};
+            a.xn1 = take(N * d);
+            a.r1 = take(N);
+            a.q = take(N * qd);
+            a.k = take(N * kvd);
+            a.v = take(N * kvd);
+            a.att = take(B * H * S * S);
+            a.o = take(N * qd);
+            a.xmid = take(N * d);
+            a.xn2 = take(N * d);
+            a.r2 = take(N);
+            a.g = take(N * F);
+            a.u = take(N * F);
+            a.h = take(N * F);
+            act_.layers.push_back(a);
+        }
+        act_.xf = take(N * d);
+        act_.rf = take(N);
+        act_.logits = take(N * cfg_.vocab);
+        act_.batch = B;
+        act_.seq = S;
+        auto sz = [](index_t n) { return std::size_t(n); };
+        ws_.dres.assign(sz(N * d), T(0));
+        ws_.dxn.assign(sz(N * d), T(0));
+        ws_.dq.assign(sz(N * qd), T(0));
+        ws_.dk.assign(sz(N * kvd), T(0));
+        ws_.dv.assign(sz(N * kvd), T(0));
+        ws_.dob.assign(sz(N * qd), T(0));
+        ws_.dg.assign(sz(N * F), T(0));
+        ws_.du.assign(sz(N * F), T(0));
+        ws_.dh.assign(sz(N * F), T(0));
+    }
+
+    T* norm_grad(index_t t) { return train_base_ ? grads_.ptr(t) : ws_norm_sink(t); }
+    // Norm weights are frozen under LoRA: their gradient goes to a scratch row.
+    T* ws_norm_sink(index_t) {
+        norm_sink_.assign(std::size_t(cfg_.d_model), T(0));
+        return norm_sink_.data();
+    }
+
+    // A linear layer with its adapter (if any): y = x W^T + s * drop(x) A^T B^T.
+    void linear_fwd(index_t t, const T* x, T* y, index_t n, index_t in, index_t out, bool training) {
+        kernels::linear_forward(pol_, x, params_.ptr(t), y, n, in, out);
+        if (lora_ && !lora_->merged) lora_->forward(pol_, t, x, y, n, training, dropout_step_);
+    }
+    // dx (=|+=) dy W (+ adapter path); dW += dy^T x when the base trains.
+    void linear_bwd(index_t t, const T* x, const T* dy, T* dx, index_t n, index_t in, index_t out, bool accumulate) {
+        kernels::linear_backward_input(dy, params_.ptr(t), dx, n, in, out, accumulate);
+        if (train_base_) kernels::linear_backward_weight(dy, x, grads_.ptr(t), n, in, out);
+        if (lora_ && !lora_->merged) lora_->backward(pol_, t, x, dy, dx, n, dropout_step_);
+    }
+
+    // ------------------------------------------------------ layer forward
+    void layer_forward(index_t l) {
+        const auto& W = shape_->layers[std::size_t(l)];
+        const auto& a = act_.layers[std::size_t(l)];
+        const index_t B = act_.batch, S = act_.seq, N = B * S, d = cfg_.d_model, F = cfg_.d_ff;
+        const index_t H = cfg_.n_heads, KV = cfg_.n_kv_heads, hd = cfg_.head_dim(), qd = cfg_.q_dim(),
+                      kvd = cfg_.kv_dim();
+        const T* x = act_.residual(l);
+        // Attention block.
+        kernels::rmsnorm_forward(pol_, x, params_.ptr(W.input_norm), a.xn1, a.r1, N, d, T(cfg_.norm_eps));
+        linear_fwd(W.q, a.xn1, a.q, N, d, qd, true);
+        linear_fwd(W.k, a.xn1, a.k, N, d, kvd, true);
+        linear_fwd(W.v, a.xn1, a.v, N, d, kvd, true);
+        const auto* rope = &rope_;
+        T *q = a.q, *k = a.k;
+        pol_.parallel_for(N, [=](index_t n) {
+            const index_t pos = n % S;
+            kernels::rope_row(q + n * qd, H, hd, rope->cos_at(pos), rope->sin_at(pos), false);
+            kernels::rope_row(k + n * kvd, KV, hd, rope->cos_at(pos), rope->sin_at(pos), false);
+        });
+        // Causal softmax(q k^T / sqrt(hd)) v per (sequence, head); P saved.
+        const T scale = T(1) / std::sqrt(T(hd));
+        const index_t group = H / KV;
+        const T* v = a.v;
+        T *att = a.att, *o = a.o;
+        pol_.parallel_for(B * H, [=](index_t bh) {
+            const index_t b = bh / H, h = bh % H, g = h / group;
+            for (index_t i = 0; i < S; ++i) {
+                const T* qi = q + (b * S + i) * qd + h * hd;
+                T* p = att + (bh * S + i) * S;
+                for (index_t j = 0; j <= i; ++j) p[j] = scale * kernels::dot(qi, k + (b * S + j) * kvd + g * hd, hd);
+                kernels::softmax_inplace(p, i + 1);
+                T* oi = o + (b * S + i) * qd + h * hd;
+                std::fill(oi, oi + hd, T(0));
+                for (index_t j = 0; j <= i; ++j) {
+                    const T pj = p[j];
+                    const T* vj = v + (b * S + j) * kvd + g * hd;
+                    LETHE_SIMD
+                    for (index_t c = 0; c < hd; ++c) oi[c] += pj * vj[c];
+                }
+            }
+        });
+        // xmid = x + o W_o^T.
+        std::copy_n(x, N * d, a.xmid);
+        linear_fwd_accumulate(W.o, a.o, a.xmid, N, qd, d);
+        // MLP block: x_next = xmid + (silu(xn2 Wg^T) * xn2 Wu^T) Wd^T.
+        kernels::rmsnorm_forward(pol_, a.xmid, params_.ptr(W.post_norm), a.xn2, a.r2, N, d, T(cfg_.norm_eps));
+        linear_fwd(W.gate, a.xn2, a.g, N, d, F, true);
+        linear_fwd(W.up, a.xn2, a.u, N, d, F, true);
+        kernels::swiglu_forward(pol_, a.g, a.u, a.h, N, F);
+        T* xnext = act_.residual(l + 1);
+        std::copy_n(a.xmid, N * d, xnext);
+        linear_fwd_accumulate(W.down, a.h, xnext, N, F, d);
+    }
+
+    // y += x W^T (+ adapter): the residual additions.
+    void linear_fwd_accumulate(index_t t, const T* x, T* y, index_t n, index_t in, index_t out) {
+        kernels::linear_forward(pol_, x, params_.ptr(t), y, n, in, out, true);
+        if (lora_ && !lora_->merged) lora_->forward(pol_, t, x, y, n, true, dropout_step_);
+    }
+
+    // ----------------------------------------------------- layer backward
+    // On entry ws_.dres holds d(loss)/d(residual l+1); on exit d/d(residual l).
+    void layer_backward(index_t l) {
+        const auto& W = shape_->layers[std::size_t(l)];
+        const auto& a = act_.layers[std::size_t(l)];
+        const index_t B = act_.batch, S = act_.seq, N = B * S, d = cfg_.d_model, F = cfg_.d_ff;
+        const index_t H = cfg_.n_heads, KV = cfg_.n_kv_heads, hd = cfg_.head_dim(), qd = cfg_.q_dim(),
+                      kvd = cfg_.kv_dim();
+        T* dx = ws_.dres.data();  // the residual gradient flows through unchanged
+        // MLP.
+        linear_bwd(W.down, a.h, dx, ws_.dh.data(), N, F, d, false);
+        kernels::swiglu_backward(pol_, a.g, a.u, ws_.dh.data(), ws_.dg.data(), ws_.du.data(), N, F);
+        linear_bwd(W.gate, a.xn2, ws_.dg.data(), ws_.dxn.data(), N, d, F, false);
+        linear_bwd(W.up, a.xn2, ws_.du.data(), ws_.dxn.data(), N, d, F, true);
+        kernels::rmsnorm_backward(pol_, a.xmid, params_.ptr(W.post_norm), a.r2, ws_.dxn.data(), dx,
+                                  norm_grad(W.post_norm), N, d, true);
+        // Attention output projection.
+        linear_bwd(W.o, a.o, dx, ws_.dob.data(), N, qd, d, false);
+        // Attention core, per (sequence, kv head) so dk/dv have one writer.
+        const T scale = T(1) / std::sqrt(T(hd));
+        const index_t group = H / KV;
+        const T *q = a.q, *k = a.k, *v = a.v, *att = a.att, *dob = ws_.dob.data();
+        T *dq = ws_.dq.data(), *dk = ws_.dk.data(), *dv = ws_.dv.data();
+        pol_.parallel_for(B * KV, [=](index_t bg) {
+            const index_t b = bg / KV, g = bg % KV;
+            for (index_t j = 0; j < S; ++j) {
+                std::fill_n(dk + (b * S + j) * kvd + g * hd, hd, T(0));
+                std::fill_n(dv + (b * S + j) * kvd + g * hd, hd, T(0));
+            }
+            for (index_t h = g * group; h < (g + 1) * group; ++h) {
+                for (index_t i = 0; i < S; ++i) {
+                    const T* p = att + ((b * H + h) * S + i) * S;
+                    const T* doi = dob + (b * S + i) * qd + h * hd;
+                    const T* qi = q + (b * S + i) * qd + h * hd;
+                    T* dqi = dq + (b * S + i) * qd + h * hd;
+                    // softmax backward: dS_j = P_j (dP_j - sum_k P_k dP_k), dP_j = do_i . v_j
+                    T pdp = T(0);
+                    for (index_t j = 0; j <= i; ++j) {
+                        const index_t r = (b * S + j) * kvd + g * hd;
+                        pdp += p[j] * kernels::dot(doi, v + r, hd);
+                        T* dvj = dv + r;
+                        LETHE_SIMD
+                        for (index_t c = 0; c < hd; ++c) dvj[c] += p[j] * doi[c];
+                    }
+                    std::fill_n(dqi, hd, T(0));
+                    for (index_t j = 0; j <= i; ++j) {
+                        const index_t r = (b * S + j) * kvd + g * hd;
+                        const T ds = scale * p[j] * (kernels::dot(doi, v + r, hd) - pdp);
+                        const T* kj = k + r;
+                        T* dkj = dk + r;
+                        LETHE_SIMD
+                        for (index_t c = 0; c < hd; ++c) {
+                            dqi[c] += ds * kj[c];
+                            dkj[c] += ds * qi[c];
+                        }
+                    }
+                }
+            }
+        });
+        // RoPE backward: rotate the gradients back.
+        const auto* rope = &rope_;
+        pol_.parallel_for(N, [=](index_t n) {
+            const index_t pos = n % S;
+            kernels::rope_row(dq + n * qd, H, hd, rope->cos_at(pos), rope->sin_at(pos), true);
+            kernels::rope_row(dk + n * kvd, KV, hd, rope->cos_at(pos), rope->sin_at(pos), true);
+        });
+        linear_bwd(W.q, a.xn1, dq, ws_.dxn.data(), N, d, qd, false);
+        linear_bwd(W.k, a.xn1, dk, ws_.dxn.data(), N, d, kvd, true);
+        linear_bwd(W.v, a.xn1, dv, ws_.dxn.data(), N, d, kvd, true);
+        kernels::rmsnorm_backward(pol_, act_.residual(l), params_.ptr(W.input_norm), a.r1, ws_.dxn.data(), dx,
+                                  norm_grad(W.input_norm), N, d, true);
+    }
+
+    // ----------------------------------------------------- inference path
+    void check_slot(index_t slot, const char* where) const {
+        require(slot >= 0 && slot < num_slots(), where, "slot ", slot, " out of range [0, ", num_slots(),
+                ") (call set_num_slots first)");
+    }
+    void check_tokens(std::span<const token_id> tokens, const char* where) const {
+        for (std::size_t i = 0; i < tokens.size(); ++i)
+            require(tokens[i] >= 0 && tokens[i] < cfg_.vocab, where, "token ", i, " has id ", tokens[i],
+                    " outside [0, ", cfg_.vocab, ")");
+    }
+    T* kv_at(std::vector<T>& cache, index_t slot, index_t layer, index_t pos) {
+        return cache.data() + ((slot * cfg_.n_layers + layer) * cfg_.max_seq + pos) * cfg_.kv_dim();
+    }
+
+    void infer(std::span<const index_t> slots, std::span<const std::span<const token_id>> rows, view2<float> logits,
+               const char* where) {
+        // Validate everything before touching any state.
+        const index_t R = index_t(rows.size());
+        require(R > 0, where, "empty batch");
+        require_extent(logits, 0, R, where, "logits");
+        require_extent(logits, 1, cfg_.vocab, where, "logits");
+        index_t N = 0;
+        for (index_t r = 0; r < R; ++r) {
+            const index_t s = slots[std::size_t(r)];
+            check_slot(s, where);
+            for (index_t r2 = 0; r2 < r; ++r2)
+                require(slots[std::size_t(r2)] != s, where, "rows ", r2, " and ", r, " both use slot ", s);
+            const auto& toks = rows[std::size_t(r)];
+            require(lengths_[std::size_t(s)] + index_t(toks.size()) <= cfg_.max_seq, where, "row ", r, ": slot ", s,
+                    " would hold ", lengths_[std::size_t(s)] + index_t(toks.size()), " tokens, more than max_length ",
+                    cfg_.max_seq);
+            for (std::size_t i = 0; i < toks.size(); ++i)
+                require(toks[i] >= 0 && toks[i] < cfg_.vocab, where, "row ", r, ", token ", i, ": id ", toks[i],
+                        " outside [0, ", cfg_.vocab, ")");
+            N += index_t(toks.size());
+        }
+        const index_t d = cfg_.d_model, F = cfg_.d_ff, L = cfg_.n_layers, H = cfg_.n_heads, KV = cfg_.n_kv_heads;
+        const index_t hd = cfg_.head_dim(), qd = cfg_.q_dim(), kvd = cfg_.kv_dim(), V = cfg_.vocab;
+        // Per-token bookkeeping: slot and position of every packed row.
+        inf_slot_.resize(std::size_t(N));
+        inf_pos_.resize(std::size_t(N));
+        last_row_.resize(std::size_t(R));
+        {
+            index_t n = 0;
+            for (index_t r = 0; r < R; ++r) {
+                const index_t s = slots[std::size_t(r)], start = lengths_[std::size_t(s)];
+                for (std::size_t i = 0; i < rows[std::size_t(r)].size(); ++i, ++n) {
+                    inf_slot_[std::size_t(n)] = s;
+                    inf_pos_[std::size_t(n)] = start + index_t(i);
+                }
+                last_row_[std::size_t(r)] = n - 1;
+            }
+        }
+        // Workspace grows to the largest batch seen, never shrinks.
+        const index_t need = 2 * N * d + 2 * N * qd + 2 * N * kvd + 2 * N * F + R * d + R * V;
+        if (index_t(inf_ws_.size()) < need) inf_ws_.resize(std::size_t(need));
+        T* p = inf_ws_.data();
+        auto take = [&p](index_t n) {
+            T* q = p;
+            p += n;
+            return q;
+        };
+        T *x = take(N * d), *xn = take(N * d), *q = take(N * qd), *o = take(N * qd), *k = take(N * kvd),
+          *v = take(N * kvd), *g = take(N * F), *u = take(N * F), *xl = take(R * d), *lg = take(R * V);
+        {
+            const T* E = params_.ptr(shape_->embed);
+            index_t n = 0;
+            for (index_t r = 0; r < R; ++r)
+                for (token_id t : rows[std::size_t(r)]) std::copy_n(E + index_t(t) * d, d, x + d * n++);
+        }
+        const index_t* pslot = inf_slot_.data();
+        const index_t* ppos = inf_pos_.data();
+        const auto* rope = &rope_;
+        const T scale = T(1) / std::sqrt(T(hd));
+        const index_t group = H / KV, maxs = cfg_.max_seq;
+        for (index_t l = 0; l < L; ++l) {
+            const auto& W = shape_->layers[std::size_t(l)];
+            kernels::rmsnorm_forward(pol_, x, params_.ptr(W.input_norm), xn, static_cast<T*>(nullptr), N, d,
+                                     T(cfg_.norm_eps));
+            linear_fwd(W.q, xn, q, N, d, qd, false);
+            linear_fwd(W.k, xn, k, N, d, kvd, false);
+            linear_fwd(W.v, xn, v, N, d, kvd, false);
+            T* kc = kcache_.data();
+            T* vc = vcache_.data();
+            pol_.parallel_for(N, [=](index_t n) {
+                const index_t pos = ppos[n];
+                kernels::rope_row(q + n * qd, H, hd, rope->cos_at(pos), rope->sin_at(pos), false);
+                kernels::rope_row(k + n * kvd, KV, hd, rope->cos_at(pos), rope->sin_at(pos), false);
+                const index_t at = ((pslot[n] * L + l) * maxs + pos) * kvd;
+                std::copy_n(k + n * kvd, kvd, kc + at);
+                std::copy_n(v + n * kvd, kvd, vc + at);
+            });
+            // Attention over the slot's cache, one pass with an online
+            // softmax (Milakov & Gimelshein 2018) accumulating straight into o.
+            pol_.parallel_for(N * H, [=](index_t nh) {
+                const index_t n = nh / H, h = nh % H, gq = h / group;
+                const T* qi = q + n * qd + h * hd;
+                T* oi = o + n * qd + h * hd;
+                const T* kb = kc + (pslot[n] * L + l) * maxs * kvd + gq * hd;
+                const T* vb = vc + (pslot[n] * L + l) * maxs * kvd + gq * hd;
+                std::fill_n(oi, hd, T(0));
+                T m = -std::numeric_limits<T>::infinity(), s = T(0);
+                for (index_t j = 0; j <= ppos[n]; ++j) {
+                    const T z = scale * kernels::dot(qi, kb + j * kvd, hd);
+                    if (z > m) {
+                        const T f = std::exp(m - z);
+                        s *= f;
+                        LETHE_SIMD
+                        for (index_t c = 0; c < hd; ++c) oi[c] *= f;
+                        m = z;
+                    }
+                    const T w = std::exp(z - m);
+                    s += w;
+                    const T* vj = vb + j * kvd;
+                    LETHE_SIMD
+                    for (index_t c = 0; c < hd; ++c) oi[c] += w * vj[c];
+                }
+                const T inv = T(1) / s;
+                LETHE_SIMD
+                for (index_t c = 0; c < hd; ++c) oi[c] *= inv;
+            });
+            linear_fwd_accumulate_infer(W.o, o, x, N, qd, d);
+            kernels::rmsnorm_forward(pol_, x, params_.ptr(W.post_norm), xn, static_cast<T*>(nullptr), N, d,
+                                     T(cfg_.norm_eps));
+            linear_fwd(W.gate, xn, g, N, d, F, false);
+            linear_fwd(W.up, xn, u, N, d, F, false);
+            kernels::swiglu_forward(pol_, g, u, g, N, F);
+            linear_fwd_accumulate_infer(W.down, g, x, N, F, d);
+        }
+        // Logits only at each row's last position.
+        for (index_t r = 0; r < R; ++r) std::copy_n(x + last_row_[std::size_t(r)] * d, d, xl + r * d);
+        kernels::rmsnorm_forward(pol_, xl, params_.ptr(shape_->final_norm), xl, static_cast<T*>(nullptr), R, d,
+                                 T(cfg_.norm_eps));
+        kernels::linear_forward(pol_, xl, params_.ptr(shape_->lm_head), lg, R, d, V);
+        for (index_t r = 0; r < R; ++r)
+            for (index_t j = 0; j < V; ++j) logits(r, j) = static_cast<float>(lg[r * V + j]);
+        for (index_t r = 0; r < R; ++r) lengths_[std::size_t(slots[std::size_t(r)])] += index_t(rows[std::size_t(r)].size());
+    }
+
+    void linear_fwd_accumulate_infer(index_t t, const T* x, T* y, index_t n, index_t in, index_t out) {
+        kernels::linear_forward(pol_, x, params_.ptr(t), y, n, in, out, true);
+        if (lora_ && !lora_->merged) lora_->forward(pol_, t, x, y, n, false, 0);
+    }
+
+    llama_config cfg_;
+    openmp_policy pol_;
+    std::shared_ptr<llama_layout> shape_;
+    std::shared_ptr<const parameter_layout> layout_;
+    named_tensors<T> params_, grads_;
+    kernels::rope_table<T> rope_;
+    std::unique_ptr<lora_adapters<T>> lora_;
+    bool train_base_ = true;
+    std::uint64_t dropout_step_ = 0;
+
+    activations act_;
+    workspace ws_;
+    std::vector<T> norm_sink_;
+    std::vector<token_id> tokens_;
+
+    std::vector<T> kcache_, vcache_, inf_ws_;
+    std::vector<index_t> lengths_, inf_slot_, inf_pos_, last_row_;
+    std::vector<std::span<const token_id>> step_rows_;
+};
+
+static_assert(causal_lm<llama<float>>, "the reference transformer must satisfy lethe::causal_lm");
+
+}  // namespace lethe::model

@@ -1,0 +1,37 @@
+// lethe/model/random.hpp - counter-based random numbers.
+//
+// Every random value is a pure function of (seed, stream, index): results do
+// not depend on thread count or call order, and the whole "RNG state" of a
+// training run is a seed and a step counter, so resuming is exact.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+
+namespace lethe::model {
+
+// SplitMix64 finaliser (Steele, Lea & Flood 2014): a bijective 64-bit mixer.
+inline std::uint64_t mix64(std::uint64_t z) noexcept {
+    z += 0x9e3779b97f4a7c15ull;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+inline std::uint64_t hash_counter(std::uint64_t seed, std::uint64_t stream, std::uint64_t index) noexcept {
+    return mix64(mix64(seed ^ mix64(stream)) + index);
+}
+
+// Uniform in (0, 1), 53 random bits, never 0.
+inline double uniform_open(std::uint64_t bits) noexcept {
+    return (double(bits >> 11) + 0.5) * (1.0 / 9007199254740992.0);
+}
+
+// Standard normal by Box-Muller from two counter-derived uniforms.
+inline double normal_at(std::uint64_t seed, std::uint64_t stream, std::uint64_t index) noexcept {
+    const double u1 = uniform_open(hash_counter(seed, stream, 2 * index));
+    const double u2 = uniform_open(hash_counter(seed, stream, 2 * index + 1));
+    return std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2);
+}
+
+}  // namespace lethe::model
