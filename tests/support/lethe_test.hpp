@@ -2,7 +2,13 @@
 // differences, seeded random data.
 #pragma once
 
+// scripts/gpu-check builds the CUDA tests without CMake, on machines that
+// have no Boost libraries installed: there Boost.Test is used header-only.
+#if defined(LETHE_BOOST_TEST_HEADER_ONLY)
+#include <boost/test/included/unit_test.hpp>
+#else
 #include <boost/test/unit_test.hpp>
+#endif
 
 #include <cmath>
 #include <iomanip>
