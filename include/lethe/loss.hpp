@@ -5,3 +5,5 @@
 
 #include "loss/nll.hpp"
 #include "loss/sequence_logprobs.hpp"
+#include "loss/preference.hpp"
+#include "loss/unlearning.hpp"

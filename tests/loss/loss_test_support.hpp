@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdint>
 #include <functional>
+#include <string>
 #include <vector>
 
 #include "lethe_test.hpp"
@@ -67,6 +68,17 @@ inline double fd_relative_error(std::vector<double>& x, const std::vector<double
         den += fd * fd;
     }
     return std::sqrt(num) / std::max(std::sqrt(den), 1e-300);
+}
+
+// The message of the lethe::error that f() throws, or "no error".
+template <class F>
+std::string error_of(F&& f) {
+    try {
+        f();
+    } catch (const lethe::error& e) {
+        return e.what();
+    }
+    return "no error";
 }
 
 }  // namespace loss_test

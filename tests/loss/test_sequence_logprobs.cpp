@@ -152,37 +152,29 @@ BOOST_AUTO_TEST_CASE(gradient_rows_sum_to_zero_and_backward_matches_nll) {
 
 BOOST_AUTO_TEST_CASE(bad_input_names_the_row) {
     batch<float> b(3, 4, 10, 6);
-    auto msg = [&](auto&& f) {
-        try {
-            f();
-        } catch (const lethe::error& e) {
-            return std::string(e.what());
-        }
-        return std::string("no error");
-    };
     // NaN in row 1, position 3 (a completion token).
     auto bad = b;
     bad.logits[static_cast<std::size_t>((1 * 4 + 3) * 10 + 5)] = std::numeric_limits<float>::quiet_NaN();
     bad.mask[1 * 4 + 3] = 1;
-    std::string m = msg([&] { loss::nll(seq, bad.logits_view(), bad.targets_view(), bad.mask_view()); });
+    std::string m = loss_test::error_of([&] { loss::nll(seq, bad.logits_view(), bad.targets_view(), bad.mask_view()); });
     BOOST_CHECK_MESSAGE(m.find("position 7") != std::string::npos && m.find("non-finite") != std::string::npos, m);
     loss::host_loss_workspace<float> ws(12, 3);
-    m = msg([&] { loss::sequence_logprobs(seq, bad.token_batch(), ws.view()); });
+    m = loss_test::error_of([&] { loss::sequence_logprobs(seq, bad.token_batch(), ws.view()); });
     BOOST_CHECK_MESSAGE(m.find("row 1, position 3") != std::string::npos, m);
     // The opt-out skips the NaN scan (and the NaN reaches the sums).
     loss::sequence_logprobs(seq, bad.token_batch(), ws.view(), loss::loss_options{false});
     BOOST_CHECK(std::isnan(ws.view().stats.all_sum(1)));
     // +Inf too.
     bad.logits[static_cast<std::size_t>((1 * 4 + 3) * 10 + 5)] = std::numeric_limits<float>::infinity();
-    m = msg([&] { loss::sequence_logprobs(seq, bad.token_batch(), ws.view()); });
+    m = loss_test::error_of([&] { loss::sequence_logprobs(seq, bad.token_batch(), ws.view()); });
     BOOST_CHECK_MESSAGE(m.find("row 1, position 3") != std::string::npos, m);
     // Target out of range in row 2, position 0.
     auto bt = b;
     bt.targets[2 * 4 + 0] = 10;
-    m = msg([&] { loss::sequence_logprobs(par, bt.token_batch(), ws.view(), loss::loss_options{false}); });
+    m = loss_test::error_of([&] { loss::sequence_logprobs(par, bt.token_batch(), ws.view(), loss::loss_options{false}); });
     BOOST_CHECK_MESSAGE(m.find("row 2, position 0") != std::string::npos && m.find("target id 10") != std::string::npos, m);
     bt.targets[2 * 4 + 0] = -1;
-    m = msg([&] { loss::nll(seq, bt.logits_view(), bt.targets_view(), bt.mask_view()); });
+    m = loss_test::error_of([&] { loss::nll(seq, bt.logits_view(), bt.targets_view(), bt.mask_view()); });
     BOOST_CHECK_MESSAGE(m.find("target id -1") != std::string::npos, m);
     // NaN in an ignored (padding) token is fine: it is never read.
     auto bp = b;
@@ -191,13 +183,13 @@ BOOST_AUTO_TEST_CASE(bad_input_names_the_row) {
     BOOST_CHECK(std::isfinite(loss::nll(seq, bp.logits_view(), bp.targets_view(), bp.mask_view()).loss));
     // Empty mask, shape mismatch.
     std::vector<std::uint8_t> zeros(12, 0);
-    m = msg([&] { loss::nll(seq, b.logits_view(), b.targets_view(), make_view(zeros.data(), 3, 4)); });
+    m = loss_test::error_of([&] { loss::nll(seq, b.logits_view(), b.targets_view(), make_view(zeros.data(), 3, 4)); });
     BOOST_CHECK_MESSAGE(m.find("no token is counted") != std::string::npos, m);
     std::vector<float> g(3 * 4 * 9);
-    m = msg([&] { loss::nll(seq, b.logits_view(), b.targets_view(), b.mask_view(), make_view(g.data(), 3, 4, 9)); });
+    m = loss_test::error_of([&] { loss::nll(seq, b.logits_view(), b.targets_view(), b.mask_view(), make_view(g.data(), 3, 4, 9)); });
     BOOST_CHECK_MESSAGE(m.find("dlogits and logits differ in dimension 2") != std::string::npos, m);
     loss::host_loss_workspace<float> small(11, 3);
-    m = msg([&] { loss::sequence_logprobs(seq, b.token_batch(), small.view()); });
+    m = loss_test::error_of([&] { loss::sequence_logprobs(seq, b.token_batch(), small.view()); });
     BOOST_CHECK_MESSAGE(m.find("workspace.lse") != std::string::npos, m);
 }
 

@@ -39,6 +39,7 @@
 #include "../core/execution.hpp"
 #include "../core/numerics.hpp"
 #include "../core/row_ops.hpp"
+#include "../core/simd.hpp"
 #include "../core/view.hpp"
 
 namespace lethe::loss {
@@ -231,6 +232,39 @@ struct first_token_issue {
     }
 };
 
+// Above this log-prob (p > 0.94) token_forward recomputes logp from the
+// other entries of the row, which keeps its relative accuracy near p = 1.
+template <class T>
+inline constexpr T confident_logp = T(-0.0625);
+
+// sum_j exp(x[j * s] - shift) over n entries.
+template <class T>
+LETHE_HD inline T sum_exp_shifted(const T* x, index_t n, index_t s, T shift) {
+#if LETHE_HAS_VECTOR_EXT
+    if constexpr (std::is_same_v<T, float>) {
+        if (s == 1) {
+            constexpr index_t L = simd::lanes;
+            const index_t ev = n / L * L;
+            const simd::vfloat vs = simd::broadcast(shift);
+            // Float partial sums per block of 256, totals in double: a long
+            // row of near-equal tiny terms would otherwise lose ~1e-4.
+            double total = 0.0;
+            for (index_t b = 0; b < ev; b += 256) {
+                const index_t e = b + 256 < ev ? b + 256 : ev;
+                simd::vfloat acc = simd::broadcast(0.0f);
+                for (index_t j = b; j < e; j += L) acc += simd::exp(simd::load(x + j) - vs);
+                total += simd::hsum(acc);
+            }
+            for (index_t j = ev; j < n; ++j) total += exp_fast(x[j] - shift);
+            return static_cast<float>(total);
+        }
+    }
+#endif
+    double acc = 0.0;
+    for (index_t j = 0; j < n; ++j) acc += exp_fast(static_cast<T>(x[j * s] - shift));
+    return static_cast<T>(acc);
+}
+
 // lse and log-prob of one token row (dense rows take the vectorised path).
 template <class T>
 LETHE_HD inline void token_forward(const T* x, index_t vocab, index_t stride, std::int32_t target, T& lse, T& logp) {
@@ -241,6 +275,17 @@ LETHE_HD inline void token_forward(const T* x, index_t vocab, index_t stride, st
     }
     lse = lethe::detail::row_logsumexp_kernel(x, vocab, stride);
     logp = x[target * stride] - lse;
+    if (logp > confident_logp<T>) {
+        // The target holds most of the mass: x_t - lse cancels, and in float
+        // logp can round to 0 (p = 1 - 2e-8 becomes 1), which ORPO's
+        // log1mexp turns into -inf. Recompute from the other entries:
+        // logp = -log1p(sum_{j != t} exp(x_j - x_t)), exact to rounding.
+        const T xt = x[target * stride];
+        const T rest = sum_exp_shifted(x, target, stride, xt) + sum_exp_shifted(x + (target + 1) * stride,
+                                                                               vocab - target - 1, stride, xt);
+        logp = -std::log1p(rest);
+        lse = xt - logp;
+    }
 }
 
 // d(j) = -g * (exp(x(j) - lse) - [j = target]); d may be x (in place).
@@ -253,8 +298,22 @@ LETHE_HD inline void token_backward(const T* x, index_t sx, T* d, index_t sd, in
         return;
     }
     const T c = -g;
+#if LETHE_HAS_VECTOR_EXT
+    if constexpr (std::is_same_v<T, float>) {
+        // Vector-extension path (see core/simd.hpp: omp simd loops with exp
+        // stay scalar under GCC's default -ftrapping-math).
+        if (sx == 1 && sd == 1) {
+            constexpr index_t L = simd::lanes;
+            const index_t ev = vocab / L * L;
+            const simd::vfloat vl = simd::broadcast(lse), vc = simd::broadcast(c);
+            for (index_t j = 0; j < ev; j += L) simd::store(d + j, vc * simd::exp_nonpositive(simd::load(x + j) - vl));
+            for (index_t j = ev; j < vocab; ++j) d[j] = c * exp_fast(x[j] - lse);
+            d[target] = c * std::expm1(logp);
+            return;
+        }
+    }
+#endif
     if (sx == 1 && sd == 1) {
-        LETHE_SIMD
         for (index_t j = 0; j < vocab; ++j) d[j] = c * exp_fast(static_cast<T>(x[j] - lse));
     } else {
         for (index_t j = 0; j < vocab; ++j) d[j * sd] = c * exp_fast(static_cast<T>(x[j * sx] - lse));
