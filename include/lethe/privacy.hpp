@@ -10,3 +10,4 @@
 #include "privacy/pseudonym.hpp"
 #include "privacy/scanner.hpp"
 #include "privacy/validators.hpp"
+#include "privacy/pair_builder.hpp"

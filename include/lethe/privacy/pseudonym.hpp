@@ -83,7 +83,7 @@ inline std::string fake_phone(std::string_view v, splitmix64& r) {
 inline std::string fake_ssn(std::string_view v, splitmix64& r) {
     int area = r.between(1, 898);
     if (area >= 666) ++area;
-    char digits[10];
+    char digits[32];
     std::snprintf(digits, sizeof digits, "%03d%02d%04d", area, r.between(1, 99), r.between(1, 9999));
     std::string o(v);
     int k = 0;
