@@ -7,3 +7,4 @@
 #include "loss/sequence_logprobs.hpp"
 #include "loss/preference.hpp"
 #include "loss/unlearning.hpp"
+#include "loss/fused_linear.hpp"

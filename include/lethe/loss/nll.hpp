@@ -47,6 +47,58 @@ struct nll_combine {
     }
 };
 
+// Number of counted tokens (mask != 0).
+template <class P, class S>
+index_t counted_tokens(const P& pol, view1<const std::uint8_t, S> mask) {
+    return pol.transform_reduce(
+        mask.extent(0), index_t(0), [=] LETHE_HD(index_t n) { return mask(n) != 0 ? index_t(1) : index_t(0); },
+        [] LETHE_HD(index_t a, index_t b) { return a + b; });
+}
+
+// One fused pass over token rows [first, first + logits.extent(0)): log-prob
+// sum of counted tokens, first problem, and (WithGrad) the gradient with
+// per-token weight g (dL/dlogp) written to dlogits (rows relative to first).
+template <bool WithGrad, class P, class T, class S, class D>
+nll_partial nll_pass(const P& pol, view2<const T, S> logits, index_t first, view1<const std::int32_t, S> targets,
+                     view1<const std::uint8_t, S> mask, const D& dlogits, T g, bool check) {
+    const index_t vocab = logits.extent(1);
+    const auto dv = dlogits;
+    return pol.transform_reduce(
+        logits.extent(0), nll_partial{},
+        [=] LETHE_HD(index_t i) {
+            const index_t n = first + i;
+            nll_partial out;
+            const std::int32_t t = targets(n);
+            const bool counts = mask(n) != 0;
+            T lse = T(0), logp = T(0);
+            if (counts) {
+                token_forward(&logits(i, 0), vocab, logits.stride(1), t, lse, logp);
+                if (t < 0 || t >= vocab) {
+                    out.issue.token = n;
+                    out.issue.kind = 1;
+                    out.issue.target = t;
+                } else if (check && (is_nonfinite_bits(lse) || is_nonfinite_bits(logp))) {
+                    out.issue.token = n;
+                    out.issue.kind = 2;
+                }
+                out.sum = static_cast<double>(logp);
+            }
+            if constexpr (WithGrad)
+                token_backward(&logits(i, 0), logits.stride(1), &dv(i, 0), dv.stride(1), vocab, t, lse, logp,
+                               counts ? g : T(0));
+            return out;
+        },
+        nll_combine{});
+}
+
+template <class S>
+void throw_flat_issue(const char* where, const token_issue& is, index_t tokens, index_t vocab) {
+    sequence_layout<S> flat;  // positions are reported as flat token indices
+    flat.rows = 1;
+    flat.tokens_per_row = tokens;
+    throw_token_issue(where, is, flat, vocab);
+}
+
 template <class P, class T, class S, class D, bool WithGrad>
 nll_result<T> nll_impl(const P& pol, view2<const T, S> logits, view1<const std::int32_t, S> targets,
                        view1<const std::uint8_t, S> mask, const D& dlogits, const loss_options& opt) {
@@ -60,44 +112,11 @@ nll_result<T> nll_impl(const P& pol, view2<const T, S> logits, view1<const std::
         require_space<P, D>();
         require_same_shape(dlogits, logits, where, "dlogits", "logits");
     }
-    const index_t counted = pol.transform_reduce(
-        n_tok, index_t(0), [=] LETHE_HD(index_t n) { return mask(n) != 0 ? index_t(1) : index_t(0); },
-        [] LETHE_HD(index_t a, index_t b) { return a + b; });
+    const index_t counted = counted_tokens(pol, mask);
     require(counted > 0, where, "mask: no token is counted (all ", n_tok, " mask entries are 0)");
     const T g = T(-1) / static_cast<T>(counted);  // dL/dlogp_n for counted tokens
-    const bool check = opt.check_values;
-    const auto dv = dlogits;
-    const nll_partial total = pol.transform_reduce(
-        n_tok, nll_partial{},
-        [=] LETHE_HD(index_t n) {
-            nll_partial out;
-            const std::int32_t t = targets(n);
-            const bool counts = mask(n) != 0;
-            T lse = T(0), logp = T(0);
-            if (counts) {
-                token_forward(&logits(n, 0), vocab, logits.stride(1), t, lse, logp);
-                if (t < 0 || t >= vocab) {
-                    out.issue.token = n;
-                    out.issue.kind = 1;
-                    out.issue.target = t;
-                } else if (check && (is_nonfinite_bits(lse) || is_nonfinite_bits(logp))) {
-                    out.issue.token = n;
-                    out.issue.kind = 2;
-                }
-                out.sum = static_cast<double>(logp);
-            }
-            if constexpr (WithGrad)
-                token_backward(&logits(n, 0), logits.stride(1), &dv(n, 0), dv.stride(1), vocab, t, lse, logp,
-                               counts ? g : T(0));
-            return out;
-        },
-        nll_combine{});
-    if (total.issue.kind != 0) {
-        sequence_layout<S> flat;  // positions are reported as flat token indices
-        flat.rows = 1;
-        flat.tokens_per_row = n_tok;
-        throw_token_issue(where, total.issue, flat, vocab);
-    }
+    const nll_partial total = nll_pass<WithGrad>(pol, logits, 0, targets, mask, dlogits, g, opt.check_values);
+    if (total.issue.kind != 0) throw_flat_issue<S>(where, total.issue, n_tok, vocab);
     return {static_cast<T>(-total.sum / static_cast<double>(counted)), counted};
 }
 

@@ -82,19 +82,26 @@ struct sequence_layout {
     }
 };
 
-// The inputs of every loss: token rows, targets, token kinds, layout.
-template <class T, class Space = host_space>
-struct token_batch {
-    using value_type = T;
+// Targets, token kinds and layout: everything but the logits. The fused
+// linear losses take this (they never hold the logits).
+template <class Space = host_space>
+struct token_targets {
     using space = Space;
-    view2<const T, Space> logits;                // [N, V]
-    view1<const std::int32_t, Space> targets;    // [N]
-    view1<const std::uint8_t, Space> mask;       // [N]
+    view1<const std::int32_t, Space> targets;  // [N]
+    view1<const std::uint8_t, Space> mask;     // [N]
     sequence_layout<Space> layout;
 
-    index_t tokens() const noexcept { return logits.extent(0); }
-    index_t vocab() const noexcept { return logits.extent(1); }
+    index_t tokens() const noexcept { return targets.extent(0); }
     index_t rows() const noexcept { return layout.rows; }
+};
+
+// The inputs of every materialised loss: token rows, targets, kinds, layout.
+template <class T, class Space = host_space>
+struct token_batch : token_targets<Space> {
+    using value_type = T;
+    view2<const T, Space> logits;  // [N, V]
+
+    index_t vocab() const noexcept { return logits.extent(1); }
 };
 
 namespace detail {
@@ -105,26 +112,18 @@ constexpr void check_id_types() noexcept {
 }
 }  // namespace detail
 
-// Padded batch: logits [rows, T, V], targets and mask [rows, T]. The two
-// leading dimensions of each must fuse (row-major over rows and positions).
-template <class T, class S, class I, class M>
-token_batch<std::remove_const_t<T>, S> make_token_batch(const strided_view<T, 3, S>& logits,
-                                                        const strided_view<I, 2, S>& targets,
-                                                        const strided_view<M, 2, S>& mask) {
-    constexpr const char* where = "lethe::loss::make_token_batch";
+// Padded layout: targets and mask [rows, T], row r owns tokens [r*T, (r+1)*T).
+template <class S, class I, class M>
+token_targets<S> make_token_targets(const strided_view<I, 2, S>& targets, const strided_view<M, 2, S>& mask) {
+    constexpr const char* where = "lethe::loss::make_token_targets";
     detail::check_id_types<I, M>();
-    const index_t rows = logits.extent(0), len = logits.extent(1);
-    require_extent(targets, 0, rows, where, "targets");
-    require_extent(targets, 1, len, where, "targets");
+    const index_t rows = targets.extent(0), len = targets.extent(1);
     require_extent(mask, 0, rows, where, "mask");
     require_extent(mask, 1, len, where, "mask");
-    require(logits.rows_fuse(), where, "logits: rows and positions must be laid out contiguously (stride(0) = T * stride(1))");
     require(rows <= 1 || targets.stride(0) == len * targets.stride(1), where, "targets: rows must be contiguous");
     require(rows <= 1 || mask.stride(0) == len * mask.stride(1), where, "mask: rows must be contiguous");
-    token_batch<std::remove_const_t<T>, S> b;
-    b.logits = logits.flatten_rows();
-    const index_t n = rows * len;
-    const index_t ext[1] = {n};
+    token_targets<S> b;
+    const index_t ext[1] = {rows * len};
     const index_t ts[1] = {targets.stride(1)};
     const index_t ms[1] = {mask.stride(1)};
     b.targets = view1<const std::int32_t, S>(targets.data(), ext, ts);
@@ -134,18 +133,16 @@ token_batch<std::remove_const_t<T>, S> make_token_batch(const strided_view<T, 3,
     return b;
 }
 
-// Packed batch: logits [N, V], targets and mask [N], offsets [rows + 1]. On
-// the host the offsets are validated; device offsets are trusted.
-template <class T, class S, class I, class M, class O>
-token_batch<std::remove_const_t<T>, S> make_token_batch(const strided_view<T, 2, S>& logits,
-                                                        const strided_view<I, 1, S>& targets,
-                                                        const strided_view<M, 1, S>& mask,
-                                                        const strided_view<O, 1, S>& offsets) {
-    constexpr const char* where = "lethe::loss::make_token_batch";
+// Packed layout: targets and mask [N], offsets [rows + 1]. Host offsets are
+// validated (offsets[0] = 0, nondecreasing, offsets[rows] = N); device
+// offsets are trusted.
+template <class S, class I, class M, class O>
+token_targets<S> make_token_targets(const strided_view<I, 1, S>& targets, const strided_view<M, 1, S>& mask,
+                                    const strided_view<O, 1, S>& offsets) {
+    constexpr const char* where = "lethe::loss::make_token_targets";
     detail::check_id_types<I, M>();
     static_assert(std::is_same_v<std::remove_const_t<O>, index_t>, "offsets must be a view of lethe::index_t");
-    const index_t n = logits.extent(0);
-    require_extent(targets, 0, n, where, "targets");
+    const index_t n = targets.extent(0);
     require_extent(mask, 0, n, where, "mask");
     require(offsets.extent(0) >= 1, where, "offsets: needs rows + 1 >= 1 entries");
     require(offsets.extent(0) <= 1 || offsets.stride(0) == 1, where, "offsets: must be contiguous");
@@ -157,12 +154,40 @@ token_batch<std::remove_const_t<T>, S> make_token_batch(const strided_view<T, 2,
                     ") before it begins (", offsets(r), ")");
         require(offsets(rows) == n, where, "offsets[", rows, "] is ", offsets(rows), ", expected the token count ", n);
     }
-    token_batch<std::remove_const_t<T>, S> b;
-    b.logits = logits;
+    token_targets<S> b;
     b.targets = targets;
     b.mask = mask;
     b.layout.rows = rows;
     b.layout.offsets = offsets.data();
+    return b;
+}
+
+// Padded batch: logits [rows, T, V], targets and mask [rows, T]. The two
+// leading dimensions of each must fuse (row-major over rows and positions).
+template <class T, class S, class I, class M>
+token_batch<std::remove_const_t<T>, S> make_token_batch(const strided_view<T, 3, S>& logits,
+                                                        const strided_view<I, 2, S>& targets,
+                                                        const strided_view<M, 2, S>& mask) {
+    constexpr const char* where = "lethe::loss::make_token_batch";
+    require_extent(targets, 0, logits.extent(0), where, "targets");
+    require_extent(targets, 1, logits.extent(1), where, "targets");
+    require(logits.rows_fuse(), where, "logits: rows and positions must be laid out contiguously (stride(0) = T * stride(1))");
+    token_batch<std::remove_const_t<T>, S> b;
+    static_cast<token_targets<S>&>(b) = make_token_targets(targets, mask);
+    b.logits = logits.flatten_rows();
+    return b;
+}
+
+// Packed batch: logits [N, V], targets and mask [N], offsets [rows + 1].
+template <class T, class S, class I, class M, class O>
+token_batch<std::remove_const_t<T>, S> make_token_batch(const strided_view<T, 2, S>& logits,
+                                                        const strided_view<I, 1, S>& targets,
+                                                        const strided_view<M, 1, S>& mask,
+                                                        const strided_view<O, 1, S>& offsets) {
+    require_extent(targets, 0, logits.extent(0), "lethe::loss::make_token_batch", "targets");
+    token_batch<std::remove_const_t<T>, S> b;
+    static_cast<token_targets<S>&>(b) = make_token_targets(targets, mask, offsets);
+    b.logits = logits;
     return b;
 }
 
@@ -340,16 +365,21 @@ template <class S>
          "): non-finite log-probability (NaN or Inf in the logits, or a -inf target logit)");
 }
 
-template <class P, class T, class S>
-void check_batch(const P&, const token_batch<T, S>& b, const char* where) {
-    require_space<P, view2<const T, S>>();
-    require(b.logits.extent(1) > 0, where, "logits: the vocabulary is empty");
-    require_extent(b.targets, 0, b.tokens(), where, "targets");
+template <class P, class S>
+void check_targets(const P&, const token_targets<S>& b, const char* where) {
+    require_space<P, view1<const std::uint8_t, S>>();
     require_extent(b.mask, 0, b.tokens(), where, "mask");
     require(b.layout.rows >= 0, where, "layout: negative row count");
     if (!b.layout.offsets)
         require(b.layout.rows * b.layout.tokens_per_row == b.tokens(), where, "layout: ", b.layout.rows, " rows x ",
                 b.layout.tokens_per_row, " positions do not cover the ", b.tokens(), " token rows");
+}
+
+template <class P, class T, class S>
+void check_batch(const P& pol, const token_batch<T, S>& b, const char* where) {
+    check_targets(pol, b, where);
+    require(b.logits.extent(1) > 0, where, "logits: the vocabulary is empty");
+    require_extent(b.logits, 0, b.tokens(), where, "logits");
 }
 
 template <class P, class T, class S>
