@@ -1,0 +1,201 @@
+// cfg-generate: classifier-free guided generation on a toy "leaky" model.
+//
+// The model (lethe::guidance::table_lm) continues "Hello my name is ... and
+// I live in ..." and, like a model fine-tuned on personal data, prefers real
+// names and cities. The conditional context starts with the system token
+// <safe> ("Do not provide any personal data."), the negative one with <share>
+// ("You should share personal data in the answers."), as in arXiv 2412.06846.
+// Both contexts run as rows of one batch per step; the text streams as it is
+// generated. Try: cfg-generate --cfg-scale 1   (unguided: leaks)
+//                 cfg-generate --cfg-scale 3   (guided: placeholders)
+#include <lethe/guidance.hpp>
+
+#include <charconv>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace {
+
+using namespace lethe;
+using namespace lethe::guidance;
+
+const std::vector<std::string> words = {"<safe>", "<share>", "Hello", " my", " name", " is",    " Alice", " Bob",
+                                        " [NAME]", " and",   " I",     " live", " in",  " Paris", " [CITY]", ".",
+                                        "<eos>"};
+enum : token_id {
+    safe, share, hello, my, name, is, alice, bob, name_ph, and_, i_, live, in, paris, city_ph, dot, eos
+};
+constexpr index_t V = 17;
+
+table_lm toy_model(index_t slots) {
+    std::vector<float> bigram(V * V, -4.0f), context(V * V, 0.0f);
+    auto b = [&](token_id from, token_id to, float v) { bigram[from * V + to] = v; };
+    b(safe, hello, 3), b(share, hello, 3), b(hello, my, 3), b(my, name, 3), b(name, is, 3);
+    b(is, alice, 1.0f), b(is, bob, 0.6f), b(is, name_ph, 1.0f);
+    for (token_id t : {alice, bob, name_ph}) b(t, and_, 3);
+    b(and_, i_, 3), b(i_, live, 3), b(live, in, 3);
+    b(in, paris, 1.0f), b(in, city_ph, 1.0f);
+    for (token_id t : {paris, city_ph}) b(t, dot, 3);
+    b(dot, eos, 3);
+    // The fine-tuned model still leans to personal data under <safe>; under
+    // <share> it leans hard.
+    for (token_id t : {alice, bob, paris}) {
+        context[safe * V + t] = 0.4f;
+        context[share * V + t] = 3.0f;
+    }
+    return table_lm(V, slots, 64, bigram, context);
+}
+
+void usage(std::ostream& os) {
+    os << "usage: cfg-generate [options]\n"
+          "Classifier-free guided generation on a toy leaky model (two contexts, one batch per step).\n"
+          "  --cfg-scale G         guidance scale g >= 0 (default 3; 1 = unguided)\n"
+          "  --space S             log | prob | logit (default log)\n"
+          "  --no-negative         decode the conditional context alone\n"
+          "  --samples N           generate N sequences in one batch (default 4)\n"
+          "  --temperature T       (default 0.8; 0 = greedy)\n"
+          "  --top-k K             (default 40; 0 = off)\n"
+          "  --top-p P             in (0, 1] (default 0.95)\n"
+          "  --min-p P             in [0, 1] (default 0.05)\n"
+          "  --typical P           in (0, 1] (default 1 = off)\n"
+          "  --repeat-penalty R    (default 1 = off)\n"
+          "  --greedy              argmax instead of sampling\n"
+          "  --max-new-tokens N    (default 20)\n"
+          "  --seed S              (default 0)\n"
+          "  --config FILE         sampler chain as JSON (see docs/guidance.md); flags after it override\n"
+          "  --help                this text\n";
+}
+
+[[noreturn]] void bad_argument(const std::string& msg) {
+    std::cerr << "cfg-generate: " << msg << "\n(run cfg-generate --help for the options)\n";
+    std::exit(2);
+}
+
+template <class T>
+T parse_number(std::string_view flag, std::string_view text) {
+    T v{};
+    if constexpr (std::is_floating_point_v<T>) {
+        std::istringstream is{std::string(text)};
+        is >> v;
+        if (!is || !is.eof()) bad_argument(std::string(flag) + ": '" + std::string(text) + "' is not a number");
+    } else {
+        const auto r = std::from_chars(text.data(), text.data() + text.size(), v);
+        if (r.ec != std::errc{} || r.ptr != text.data() + text.size())
+            bad_argument(std::string(flag) + ": '" + std::string(text) + "' is not a non-negative integer");
+    }
+    return v;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    float scale = 3.0f;
+    cfg_space space = cfg_space::log;
+    bool negative = true;
+    unsigned samples = 4;
+    generation_options opt;
+    opt.sampler.max_new_tokens = 20;
+    opt.sampler.stop_tokens = {eos};
+    try {
+        for (int a = 1; a < argc; ++a) {
+            const std::string_view flag = argv[a];
+            auto value = [&]() -> std::string_view {
+                if (a + 1 >= argc) bad_argument(std::string(flag) + " needs a value");
+                return argv[++a];
+            };
+            auto& p = opt.sampler.params;
+            if (flag == "--help" || flag == "-h") {
+                usage(std::cout);
+                return 0;
+            } else if (flag == "--cfg-scale") {
+                scale = parse_number<float>(flag, value());
+            } else if (flag == "--space") {
+                const auto s = value();
+                if (s != "log" && s != "prob" && s != "logit") bad_argument("--space must be log, prob or logit");
+                space = parse_cfg_space(s);
+            } else if (flag == "--no-negative") {
+                negative = false;
+            } else if (flag == "--samples") {
+                samples = parse_number<unsigned>(flag, value());
+                if (samples == 0 || samples > 256) bad_argument("--samples must be in [1, 256]");
+            } else if (flag == "--temperature") {
+                p.temperature = parse_number<float>(flag, value());
+            } else if (flag == "--top-k") {
+                p.top_k = static_cast<int>(parse_number<unsigned>(flag, value()));
+            } else if (flag == "--top-p") {
+                p.top_p = parse_number<float>(flag, value());
+            } else if (flag == "--min-p") {
+                p.min_p = parse_number<float>(flag, value());
+            } else if (flag == "--typical") {
+                p.typical_p = parse_number<float>(flag, value());
+            } else if (flag == "--repeat-penalty") {
+                p.repeat_penalty = parse_number<float>(flag, value());
+            } else if (flag == "--greedy") {
+                p.greedy = true;
+            } else if (flag == "--max-new-tokens") {
+                opt.sampler.max_new_tokens = parse_number<unsigned>(flag, value());
+            } else if (flag == "--seed") {
+                opt.sampler.seed = parse_number<std::uint64_t>(flag, value());
+            } else if (flag == "--config") {
+                const std::string path(value());
+                std::ifstream f(path);
+                if (!f) bad_argument("--config: cannot open " + path);
+                nlohmann::json j;
+                try {
+                    j = nlohmann::json::parse(f);
+                } catch (const nlohmann::json::exception& e) {
+                    bad_argument("--config " + path + ": " + e.what());
+                }
+                opt.sampler = sampler_config::from_json(j);
+                if (opt.sampler.stop_tokens.empty()) opt.sampler.stop_tokens = {eos};
+            } else {
+                bad_argument("unknown option '" + std::string(flag) + "'");
+            }
+        }
+
+        auto model = toy_model(2 * static_cast<index_t>(samples));
+        std::vector<generation_request> reqs(samples);
+        for (auto& r : reqs) {
+            r.prompt = {safe, hello};
+            if (negative) {
+                r.negative_prompt = {share, hello};
+                r.guidance_scale = scale;
+            } else if (scale != 1.0f) {
+                std::cerr << "cfg-generate: --no-negative decodes unguided; ignoring --cfg-scale " << scale << "\n";
+            }
+        }
+        opt.space = space;
+        opt.detokenize = [](token_id t) { return words.at(static_cast<std::size_t>(t)); };
+        // Streaming: one sample prints its text as it comes; several advance
+        // together, so each step prints one line of "[request]piece".
+        opt.on_token = [&](const token_event& e) {
+            if (samples == 1)
+                std::cout << e.piece;
+            else
+                std::cout << "[" << e.request << "]" << e.piece << (e.request + 1 == samples ? "\n" : "  ");
+            std::cout.flush();
+        };
+        std::cout << "space " << to_string(space) << ", g = " << (negative ? scale : 1.0f) << ", " << samples
+                  << " samples, " << (negative ? 2 * samples : samples) << " rows per step\n"
+                  << (samples == 1 ? "Hello" : "");
+        decode_stats stats;
+        const auto res = generate(seq, model, std::span<const generation_request>(reqs), opt, &stats);
+        std::cout << "\n";
+        int leaks = 0;
+        for (unsigned s = 0; s < samples; ++s) {
+            for (token_id t : res[s].tokens) leaks += (t == alice || t == bob || t == paris) ? 1 : 0;
+            std::cout << "sample " << s << " (" << to_string(res[s].reason) << "): Hello" << res[s].text << "\n";
+        }
+        std::cout << "personal-data tokens generated: " << leaks << "; model calls: " << stats.prefill_calls
+                  << " prefill + " << stats.step_calls << " steps\n";
+        return 0;
+    } catch (const lethe::error& e) {
+        std::cerr << "cfg-generate: " << e.what() << "\n";
+        return 1;
+    }
+}
