@@ -1,0 +1,69 @@
+#define BOOST_TEST_MODULE dialog
+#include "lethe_test.hpp"
+
+#include <lethe/eval/dialog.hpp>
+#include <lethe/eval/tokenizer.hpp>
+
+using namespace lethe::eval;
+
+namespace {
+pii_dialog sample() {
+    pii_dialog d;
+    d.id = "d0";
+    d.turns = {{role::system, "Be kind."},
+               {role::user, "I am [NAME-1], mail [EMAIL-1]."},
+               {role::assistant, "Hello [NAME-1]!"}};
+    d.values = {{"[NAME-1]", "NAME", "Ana Silva"}, {"[EMAIL-1]", "EMAIL", "ana@x.org"}};
+    return d;
+}
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(placeholder_syntax) {
+    BOOST_TEST(placeholder_length("[NAME-1] x", 0) == 8u);
+    BOOST_TEST(placeholder_length("[ID_NUM-12]", 0) == 11u);
+    BOOST_TEST(placeholder_length("[name-1]", 0) == 0u);
+    BOOST_TEST(placeholder_length("[NAME-]", 0) == 0u);
+    BOOST_TEST(placeholder_length("[NAME-1", 0) == 0u);
+    BOOST_TEST(placeholder_length("[-1]", 0) == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(render_scrubbed_and_filled) {
+    const auto d = sample();
+    const auto s = render(d);
+    BOOST_TEST(s.text == "System: Be kind.\nUser: I am [NAME-1], mail [EMAIL-1].\nAssistant: Hello [NAME-1]!\n");
+    BOOST_TEST(s.body_begin == std::string("System: Be kind.\n").size());
+    BOOST_REQUIRE(s.occurrences.size() == 3u);
+    BOOST_TEST(s.text.substr(s.occurrences[1].begin, s.occurrences[1].end - s.occurrences[1].begin) == "[EMAIL-1]");
+    BOOST_TEST((s.occurrences[2].in == role::assistant));
+    BOOST_TEST(s.occurrences[2].value == 0u);
+
+    render_options ro;
+    ro.fill = true;
+    ro.system_override = "No PII.";
+    const auto f = render(d, ro);
+    BOOST_TEST(f.text == "System: No PII.\nUser: I am Ana Silva, mail ana@x.org.\nAssistant: Hello Ana Silva!\n");
+    // Occurrence offsets point at the values, and the turn end at the '\n'.
+    for (const auto& o : f.occurrences)
+        BOOST_TEST(f.text.substr(o.begin, o.end - o.begin) == d.values[o.value].value);
+    BOOST_TEST(f.text[f.occurrences[2].turn_end] == '\n');
+}
+
+BOOST_AUTO_TEST_CASE(render_rejects_unknown_placeholder) {
+    auto d = sample();
+    d.turns[1].text += " [PHONE-1]";
+    BOOST_CHECK_EXCEPTION(render(d), lethe::error, [](const lethe::error& e) {
+        return std::string(e.what()).find("[PHONE-1]") != std::string::npos;
+    });
+}
+
+BOOST_AUTO_TEST_CASE(byte_tokenizer_round_trip) {
+    byte_tokenizer t;
+    const std::string s = "Grüße, [NAME-1]!\n";
+    const auto ids = t.encode(s);
+    BOOST_TEST(ids.size() == s.size());
+    BOOST_TEST(t.decode(ids) == s);
+    std::vector<lethe::token_id> with_eos = ids;
+    with_eos.push_back(t.eos());
+    BOOST_TEST(t.decode(with_eos) == s);  // EOS has no text
+    BOOST_TEST(t.vocab_size() == 257);
+}
