@@ -4,40 +4,13 @@
 #include <filesystem>
 
 #include "lethe_test.hpp"
+#include "test_safetensors_support.hpp"
 
 namespace fs = std::filesystem;
 using namespace lethe::io;
+using lethe_test::error_of;
 
 namespace {
-
-struct scratch_dir {
-    fs::path path;
-    scratch_dir() {
-        static int n = 0;
-        path = fs::temp_directory_path() / ("lethe-peft-" + std::to_string(::getpid()) + "-" + std::to_string(n++));
-        fs::create_directories(path);
-    }
-    ~scratch_dir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-    std::vector<std::string> entries() const {
-        std::vector<std::string> v;
-        for (const auto& e : fs::directory_iterator(path)) v.push_back(e.path().filename().string());
-        std::sort(v.begin(), v.end());
-        return v;
-    }
-};
-
-template <class F>
-std::string error_of(F&& f) {
-    try {
-        f();
-    } catch (const lethe::error& e) {
-        return e.what();
-    }
-    return "<no error>";
-}
 
 lora_adapter_config tiny_config() {
     lora_adapter_config c;
@@ -86,7 +59,7 @@ BOOST_AUTO_TEST_CASE(names_follow_the_peft_convention) {
 }
 
 BOOST_AUTO_TEST_CASE(write_then_read_round_trip) {
-    scratch_dir dir;
+    lethe_test::scratch_dir dir("peft");
     const fs::path ad = dir.path / "unlearned-adapter";
     const auto cfg = tiny_config();
     const tiny_adapter t(cfg.r);
@@ -123,7 +96,7 @@ BOOST_AUTO_TEST_CASE(write_then_read_round_trip) {
 }
 
 BOOST_AUTO_TEST_CASE(overwrite_is_all_or_nothing) {
-    scratch_dir dir;
+    lethe_test::scratch_dir dir("peft");
     const fs::path ad = dir.path / "adapter";
     auto cfg = tiny_config();
     const tiny_adapter v1(cfg.r, 100), v2(cfg.r, 200);
@@ -224,7 +197,7 @@ BOOST_AUTO_TEST_CASE(weight_errors_name_the_tensor) {
         safetensors_writer w;
         check(w, "holds no LoRA tensors");
     }
-    scratch_dir dir;
+    lethe_test::scratch_dir dir("peft");
     BOOST_CHECK_THROW(read_peft_adapter(dir.path / "absent"), lethe::error);
     fs::create_directories(dir.path / "broken");
     write_file_atomic(dir.path / "broken" / "adapter_config.json", "{\"r\": 4,");

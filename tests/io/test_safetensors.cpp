@@ -7,32 +7,15 @@
 #include <limits>
 
 #include "lethe_test.hpp"
+#include "test_safetensors_support.hpp"
 
 namespace fs = std::filesystem;
 using lethe::io::dtype;
 using lethe::io::safetensors_file;
 using lethe::io::safetensors_writer;
+using lethe_test::error_of;
 
 namespace {
-
-// A scratch directory per test process, removed at the end of each test.
-struct scratch_dir {
-    fs::path path;
-    scratch_dir() {
-        static int n = 0;
-        path = fs::temp_directory_path() / ("lethe-st-" + std::to_string(::getpid()) + "-" + std::to_string(n++));
-        fs::create_directories(path);
-    }
-    ~scratch_dir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-    std::size_t file_count() const {
-        std::size_t k = 0;
-        for ([[maybe_unused]] const auto& e : fs::directory_iterator(path)) ++k;
-        return k;
-    }
-};
 
 // Random normals plus the values where conversions go wrong: signed zeros,
 // infinities, NaN, F16 overflow and subnormals, BF16 rounding ties.
@@ -66,22 +49,12 @@ bool same_float(float a, float b) {
     return std::bit_cast<std::uint32_t>(a) == std::bit_cast<std::uint32_t>(b);
 }
 
-template <class F>
-std::string error_of(F&& f) {
-    try {
-        f();
-    } catch (const lethe::error& e) {
-        return e.what();
-    }
-    return "<no error>";
-}
-
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(safetensors)
 
 BOOST_AUTO_TEST_CASE(round_trip_every_float_dtype_through_a_file) {
-    scratch_dir dir;
+    lethe_test::scratch_dir dir("st");
     const auto a = awkward_values(6 * 7, 1), b = awkward_values(5, 2), c = awkward_values(2 * 3 * 4, 3);
     for (dtype t : {dtype::f32, dtype::f16, dtype::bf16}) {
         safetensors_writer w;
@@ -113,7 +86,7 @@ BOOST_AUTO_TEST_CASE(round_trip_every_float_dtype_through_a_file) {
             BOOST_CHECK(f.load("empty").empty());
         }
     }
-    BOOST_CHECK_EQUAL(dir.file_count(), 1u);  // no temporaries left behind
+    BOOST_CHECK((dir.entries() == std::vector<std::string>{"m.safetensors"}));  // no temporaries left behind
 }
 
 BOOST_AUTO_TEST_CASE(layout_matches_the_reference_writer) {
@@ -246,7 +219,7 @@ BOOST_AUTO_TEST_CASE(writer_refuses_bad_entries) {
 }
 
 BOOST_AUTO_TEST_CASE(failed_write_leaves_the_old_file) {
-    scratch_dir dir;
+    lethe_test::scratch_dir dir("st");
     const fs::path p = dir.path / "adapter.safetensors";
     const std::vector<float> x{1, 2, 3};
     safetensors_writer good;
@@ -259,7 +232,7 @@ BOOST_AUTO_TEST_CASE(failed_write_leaves_the_old_file) {
     bad.add("w\xff", {3}, x.data());
     BOOST_CHECK_THROW(bad.write(p), lethe::error);
     BOOST_CHECK_EQUAL(lethe_test::read_file(p.string()), before);
-    BOOST_CHECK_EQUAL(dir.file_count(), 1u);
+    BOOST_CHECK((dir.entries() == std::vector<std::string>{"adapter.safetensors"}));
     BOOST_CHECK_THROW(good.write(dir.path / "missing-dir" / "x.safetensors"), lethe::error);
     // A file lethe cannot open is an error naming it.
     const std::string msg = error_of([&] { safetensors_file f(dir.path / "nope.safetensors"); });
@@ -274,7 +247,7 @@ BOOST_AUTO_TEST_CASE(moved_files_keep_their_bytes) {
     auto f = safetensors_file::from_bytes(w.serialize());
     safetensors_file g = std::move(f);
     BOOST_CHECK((g.load("w") == x));
-    scratch_dir dir;
+    lethe_test::scratch_dir dir("st");
     w.write(dir.path / "m.safetensors");
     safetensors_file h(dir.path / "m.safetensors");
     g = std::move(h);
