@@ -46,6 +46,19 @@ struct unlearning_result {
     index_t forget_rows = 0, retain_rows = 0;
 };
 
+namespace detail {
+// Completion log-prob sum and token count over rows [first, first + count).
+template <class P, class T, class S>
+sum_count completion_totals(const P& pol, const sequence_stats<T, S>& st, index_t first, index_t count) {
+    return pol.transform_reduce(
+        count, sum_count{},
+        [=] LETHE_HD(index_t i) {
+            return sum_count{double(st.completion_sum(first + i)), double(st.completion_tokens(first + i))};
+        },
+        add_sum_count{});
+}
+}  // namespace detail
+
 // After the token pass: writes the coefficients and returns the loss.
 template <execution_policy P, class T, class S>
 unlearning_result unlearning_objective(const P& pol, index_t rows, const loss_workspace<T, S>& w,
@@ -60,17 +73,9 @@ unlearning_result unlearning_objective(const P& pol, index_t rows, const loss_wo
     if (cfg.kind == unlearning_kind::npo) require_extent(ref_logps, 0, rows, where, "reference log-probs");
     const auto st = w.stats;
     detail::require_completions(pol, view1<const T, S>(st.completion_tokens), 0, rows, where);
-    auto totals = [&](index_t first, index_t count) {
-        return pol.transform_reduce(
-            count, detail::sum_count{},
-            [=] LETHE_HD(index_t i) {
-                return detail::sum_count{double(st.completion_sum(first + i)), double(st.completion_tokens(first + i))};
-            },
-            detail::add_sum_count{});
-    };
-    const detail::sum_count fs = totals(0, nf);
+    const detail::sum_count fs = detail::completion_totals(pol, st, 0, nf);
     const bool with_retain = nr > 0 && cfg.kind != unlearning_kind::gradient_ascent && cfg.retain_weight != 0.0;
-    const detail::sum_count rs = nr > 0 ? totals(nf, nr) : detail::sum_count{};
+    const detail::sum_count rs = nr > 0 ? detail::completion_totals(pol, st, nf, nr) : detail::sum_count{};
     const double retain_coef = with_retain ? -cfg.retain_weight / rs.count : 0.0;
     const double ascent_coef = 1.0 / fs.count;
 
