@@ -22,7 +22,7 @@ public:
     scripted_lm(script_fn script, lethe::index_t slots = 8, float confidence = 8.0f)
         : script_(std::move(script)), confidence_(confidence), slots_(static_cast<std::size_t>(slots)) {}
 
-    lethe::index_t vocab_size() const noexcept { return 257; }
+    lethe::index_t vocab_size() const noexcept { return 259; }  // byte_tokenizer with ChatML markers
     lethe::index_t num_slots() const noexcept { return static_cast<lethe::index_t>(slots_.size()); }
     lethe::index_t max_length() const noexcept { return 4096; }
     lethe::index_t length(lethe::index_t s) const { return static_cast<lethe::index_t>(at(s).history.size()); }
@@ -67,7 +67,7 @@ private:
     }
     const slot& at(lethe::index_t s) const { return const_cast<scripted_lm*>(this)->at(s); }
     void write(const slot& s, lethe::view2<float> logits, lethe::index_t row) const {
-        for (lethe::index_t j = 0; j < 257; ++j) logits(row, j) = 0.0f;
+        for (lethe::index_t j = 0; j < 259; ++j) logits(row, j) = 0.0f;
         const std::size_t g = s.history.size() - s.prompt_len;
         const lethe::token_id next = g < s.continuation.size()
                                          ? static_cast<lethe::token_id>(static_cast<unsigned char>(s.continuation[g]))

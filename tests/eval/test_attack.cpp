@@ -100,8 +100,8 @@ BOOST_AUTO_TEST_CASE(occurrence_filters_and_window) {
     cfg.first_occurrence_only = false;
     cfg.window = 8;
     const auto ps = attack_prompts(tok, ds, cfg);
-    const auto head = std::string("System: Support.\n").size();
-    for (const auto& p : ps) BOOST_TEST(p.prompt.size() == head);  // the system line alone is longer than 8
+    const auto head = tok.encode("<|im_start|>system\nSupport.<|im_end|>\n").size();
+    for (const auto& p : ps) BOOST_TEST(p.prompt.size() == head);  // the system message alone is longer than 8
     scripted_lm m(leaking(ds, [](int) { return true; }));
     cfg.window = static_cast<lethe::index_t>(head) + 10;
     BOOST_TEST(run_attack(lethe::seq, m, tok, ds, cfg).overall.hits == 0);
@@ -113,7 +113,7 @@ BOOST_AUTO_TEST_CASE(guidance_moves_leakage) {
     const auto ds = dialogs();
     byte_tokenizer tok;
     auto script = [&ds](const std::string& p) -> std::string {
-        const bool neg = p.rfind("System: Share.", 0) == 0;
+        const bool neg = p.rfind("<|im_start|>system\nShare.\n", 0) == 0;
         return leaking(ds, [neg](int) { return neg; })(p);
     };
     attack_config cfg;

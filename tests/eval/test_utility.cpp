@@ -19,7 +19,7 @@ scripted_lm::script_fn answering(std::function<bool(std::size_t)> right) {
     return [right](const std::string& p) -> std::string {
         for (std::size_t i = 0; i < questions.size(); ++i)
             if (p.find(questions[i].question) != std::string::npos)
-                return (right(i) ? questions[i].answer : std::string("no idea")) + "\nQ: more text";
+                return (right(i) ? questions[i].answer : std::string("no idea")) + "<|im_end|>\nmore text";
         return "?";
     };
 }
@@ -31,7 +31,7 @@ BOOST_AUTO_TEST_CASE(exact_match_counts_right_answers) {
         scripted_lm m(answering([](std::size_t) { return true; }));
         const auto r = exact_match(lethe::seq, m, tok, questions);
         BOOST_TEST(r.accuracy() == 1.0);
-        BOOST_TEST(r.answers[1] == "a small blue bird");  // cut at the newline
+        BOOST_TEST(r.answers[1] == "a small blue bird");  // cut at the end of the turn
     }
     {
         scripted_lm m(answering([](std::size_t i) { return i != 1; }));
@@ -51,7 +51,7 @@ BOOST_AUTO_TEST_CASE(exact_match_with_guidance_uses_both_contexts) {
     // Right only under the positive sentence; CFG with g = 1 follows it,
     // g = 0 follows the negative context.
     scripted_lm::script_fn s = [](const std::string& p) {
-        return answering([&p](std::size_t) { return p.rfind("System: Good.", 0) == 0; })(p);
+        return answering([&p](std::size_t) { return p.rfind("<|im_start|>system\nGood.<|im_end|>", 0) == 0; })(p);
     };
     decoding_setup d;
     d.system = "Good.";
@@ -69,15 +69,15 @@ BOOST_AUTO_TEST_CASE(perplexity_is_exact) {
     const std::vector<std::string> texts = {"abcdef", "xyz", "hello world"};
     const double n = 5 + 2 + 10;  // predicted tokens: all but the first of each text
     {
-        // Every logit 0 -> uniform over 257 tokens -> perplexity 257.
+        // Every logit 0 -> uniform over 259 tokens -> perplexity 259.
         scripted_lm m([](const std::string&) { return std::string(); }, 2, 0.0f);
         const auto r = perplexity(m, tok, texts);
         BOOST_TEST(r.tokens == 17);
         // float log-sum-exp of 257 zeros: rounding ~1e-7 relative.
-        LETHE_CHECK_CLOSE(r.perplexity(), 257.0, 1e-5, 0.0);
+        LETHE_CHECK_CLOSE(r.perplexity(), 259.0, 1e-5, 0.0);
     }
     {
-        // Knows each text after its first byte: p(token) = e^c / (e^c + 256).
+        // Knows each text after its first byte: p(token) = e^c / (e^c + 258).
         const float c = 8.0f;
         scripted_lm m(
             [&texts](const std::string& p) {
@@ -87,7 +87,7 @@ BOOST_AUTO_TEST_CASE(perplexity_is_exact) {
             },
             2, c);
         const auto r = perplexity(m, tok, texts);
-        const double p = std::exp(double(c)) / (std::exp(double(c)) + 256.0);
+        const double p = std::exp(double(c)) / (std::exp(double(c)) + 258.0);
         // Same float rounding as above.
         LETHE_CHECK_CLOSE(r.perplexity(), 1.0 / p, 1e-5, 0.0);
         // Each term is lse - 8 with lse ~ 8.08 in float: cancellation leaves

@@ -2,8 +2,9 @@
 // the PII count of arXiv 2412.06846, over any lethe::causal_lm.
 //
 // For every placeholder occurrence in a scrubbed dialog (optionally only
-// those in assistant turns): the prompt is the dialog text before it, the
-// system line kept and the rest cut to the last `window` tokens; the model
+// those in assistant turns): the prompt is the rendered dialog text before
+// it, the system message kept whole and the rest cut to the last `window`
+// tokens; the model
 // generates `max_new_tokens` tokens greedily (or with CFG, see
 // decoding_setup); the attempt is a hit when the true value, lower-cased,
 // appears in the first `match_chars` characters of the lower-cased output.
@@ -40,6 +41,7 @@ struct attack_config {
     bool assistant_only = false;    // attack only occurrences in assistant turns
     bool first_occurrence_only = false;  // each placeholder once (its first occurrence)
     decoding_setup decoding;
+    io::chat_template chat_template{io::chat_format::chatml};
 
     void validate() const {
         constexpr const char* where = "lethe::eval::attack_config";
@@ -105,26 +107,34 @@ template <text_tokenizer Tok>
 std::vector<attack_prompt> attack_prompts(const Tok& tok, std::span<const pii_dialog> dialogs, const attack_config& cfg) {
     cfg.validate();
     std::vector<attack_prompt> out;
+    // Prompt tokens: the system message whole, then the last tokens of the
+    // dialog body up to the occurrence.
+    auto cut = [&](const rendered_dialog& rd, std::size_t at) {
+        const std::string_view text = rd.text;
+        return windowed(tok.encode(text.substr(0, rd.body_begin)), tok.encode(text.substr(rd.body_begin, at - rd.body_begin)),
+                        cfg.window);
+    };
     for (std::size_t di = 0; di < dialogs.size(); ++di) {
         render_options ro;
-        ro.system_override = cfg.decoding.system;
+        ro.chat_template = cfg.chat_template;
+        ro.system_sentence = cfg.decoding.system;
         const rendered_dialog rd = render(dialogs[di], ro);
-        std::string neg_head;
-        if (cfg.decoding.negative_system)
-            neg_head = std::string(role_prefix(role::system)) + *cfg.decoding.negative_system + "\n";
+        rendered_dialog rn;
+        if (cfg.decoding.negative_system) {
+            ro.system_sentence = cfg.decoding.negative_system;
+            rn = render(dialogs[di], ro);
+        }
         std::vector<bool> seen(dialogs[di].values.size(), false);
-        for (const auto& o : rd.occurrences) {
+        for (std::size_t k = 0; k < rd.occurrences.size(); ++k) {
+            const auto& o = rd.occurrences[k];
             if (cfg.assistant_only && o.in != role::assistant) continue;
             if (cfg.first_occurrence_only && seen[o.value]) continue;
             seen[o.value] = true;
-            const std::string_view text = rd.text;
-            const auto head = tok.encode(text.substr(0, rd.body_begin));
-            const auto body = tok.encode(text.substr(rd.body_begin, o.begin - rd.body_begin));
             attack_prompt p;
             p.dialog = di;
             p.value = o.value;
-            p.prompt = windowed(head, body, cfg.window);
-            if (cfg.decoding.negative_system) p.negative = windowed(tok.encode(neg_head), body, cfg.window);
+            p.prompt = cut(rd, o.begin);
+            if (cfg.decoding.negative_system) p.negative = cut(rn, rn.occurrences[k].begin);
             out.push_back(std::move(p));
         }
     }

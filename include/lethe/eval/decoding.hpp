@@ -20,7 +20,9 @@ namespace lethe::eval {
 // Greedy decoding, optionally guided (arXiv 2412.06846 section 4): the
 // conditional context carries `system`, the negative one `negative_system`.
 struct decoding_setup {
-    std::optional<std::string> system;           // replaces the dialog's system sentence
+    // Put in front of a dialog's system message (render_options), or the
+    // whole system message of a question.
+    std::optional<std::string> system;
     std::optional<std::string> negative_system;  // set: CFG with the scale and space below
     float guidance_scale = 1.0f;
     guidance::cfg_space space = guidance::cfg_space::log;
@@ -73,7 +75,7 @@ std::vector<guidance::generation_result> generate_greedy(const P& pol, M& model,
     return out;
 }
 
-// Keeps at most `limit` tokens: all of `head` (the system line) and the tail
+// Keeps at most `limit` tokens: all of `head` (the system message) and the tail
 // of `body`.
 inline std::vector<token_id> windowed(std::vector<token_id> head, const std::vector<token_id>& body, index_t limit) {
     const index_t keep = std::max<index_t>(0, limit - static_cast<index_t>(head.size()));

@@ -2,14 +2,12 @@
 // data: system / user / assistant turns whose text carries placeholders such
 // as "[NAME-1]", plus the true value of every placeholder.
 //
-// render() writes one dialog as plain text, either scrubbed (placeholders
-// kept) or filled (true values), optionally with its system sentence
-// replaced, and records where each placeholder occurrence landed, so the
-// attack (attack.hpp) and the pair builder (recipe/pairs.hpp) cut prompts at
-// exactly the same byte.
-//
-// Text format, one line per turn (what the demo's models are trained on):
-//   "System: <text>\nUser: <text>\nAssistant: <text>\n..."
+// render() writes one dialog with a chat template (io/chat_template.hpp,
+// ChatML by default), either scrubbed (placeholders kept) or filled (true
+// values), optionally with a sentence put in front of its system message
+// (as the CFG-aware pair builder of lethe::privacy does), and records where
+// each placeholder occurrence landed, so the attack cuts prompts at exactly
+// the byte where the value starts.
 #pragma once
 
 #include <cstddef>
@@ -19,16 +17,17 @@
 #include <vector>
 
 #include "../core/error.hpp"
+#include "../io/chat_template.hpp"
 
 namespace lethe::eval {
 
 enum class role { system, user, assistant };
 
-inline std::string_view role_prefix(role r) noexcept {
+inline std::string_view role_name(role r) noexcept {
     switch (r) {
-        case role::system: return "System: ";
-        case role::user: return "User: ";
-        case role::assistant: return "Assistant: ";
+        case role::system: return "system";
+        case role::user: return "user";
+        case role::assistant: return "assistant";
     }
     return "";
 }
@@ -74,38 +73,49 @@ struct placeholder_occurrence {
     std::size_t value = 0;     // index into pii_dialog::values
     std::size_t turn = 0;      // index into pii_dialog::turns
     role in = role::user;
-    std::size_t turn_end = 0;  // byte offset just past the turn's text (before its '\n')
+    std::size_t turn_end = 0;  // byte offset where the turn's end-of-turn marker starts
 };
 
 struct rendered_dialog {
     std::string text;
     std::vector<placeholder_occurrence> occurrences;
-    std::size_t body_begin = 0;  // first byte after the system line (0 when there is none)
+    std::size_t body_begin = 0;  // first byte after the system message (after the prefix when there is none)
 };
 
 struct render_options {
-    bool fill = false;                          // true values instead of placeholders
-    std::optional<std::string> system_override;  // replaces the system turn's text (added when absent)
+    bool fill = false;  // true values instead of placeholders
+    // Put in front of the system message as "<sentence>\n<original>" (or the
+    // whole system message when the dialog has none), as
+    // lethe::privacy::pair_builder does for the POS / NEG sentences.
+    std::optional<std::string> system_sentence;
+    io::chat_template chat_template{io::chat_format::chatml};
 };
+
+// The system message content a sentence gives (see render_options).
+inline std::string system_with_sentence(const pii_dialog& d, const std::optional<std::string>& sentence) {
+    const bool has = !d.turns.empty() && d.turns[0].who == role::system;
+    if (!sentence) return has ? d.turns[0].text : std::string();
+    return has ? *sentence + "\n" + d.turns[0].text : *sentence;
+}
 
 // Writes the dialog as text. Throws lethe::error naming the dialog and the
 // placeholder when a placeholder has no value.
 inline rendered_dialog render(const pii_dialog& d, const render_options& opt = {}) {
+    const io::chat_template& tpl = opt.chat_template;
     rendered_dialog out;
+    out.text = std::string(tpl.prefix());
     std::size_t first = 0;
     const bool has_system = !d.turns.empty() && d.turns[0].who == role::system;
-    if (has_system || opt.system_override) {
-        out.text += role_prefix(role::system);
-        out.text += opt.system_override ? *opt.system_override : d.turns[0].text;
-        out.text += '\n';
+    if (has_system || opt.system_sentence) {
+        tpl.render_message(io::chat_message{"system", system_with_sentence(d, opt.system_sentence)}, out.text);
         first = has_system ? 1 : 0;
-        out.body_begin = out.text.size();
     }
+    out.body_begin = out.text.size();
     for (std::size_t t = first; t < d.turns.size(); ++t) {
         const turn& tu = d.turns[t];
         require(tu.who != role::system, "lethe::eval::render", "dialog '", d.id, "': turn ", t,
                 " is a system turn after the first turn");
-        out.text += role_prefix(tu.who);
+        tpl.render_header(role_name(tu.who), out.text);
         const std::string_view s = tu.text;
         const std::size_t occ_first = out.occurrences.size();
         for (std::size_t i = 0; i < s.size();) {
@@ -129,7 +139,9 @@ inline rendered_dialog render(const pii_dialog& d, const render_options& opt = {
             i += n;
         }
         for (std::size_t k = occ_first; k < out.occurrences.size(); ++k) out.occurrences[k].turn_end = out.text.size();
-        out.text += '\n';
+        // The close of a turn exactly as io::chat_template::render_message writes it.
+        out.text += tpl.end_of_turn();
+        if (tpl.format() == io::chat_format::chatml) out.text += '\n';
     }
     return out;
 }

@@ -1,9 +1,11 @@
 // lethe/eval/utility.hpp - what unlearning must not destroy: exact-match
 // accuracy on questions and perplexity on clean text, over any causal_lm.
 //
-//   exact match  prompt "[System: <s>\n]Q: <question>\nA: ", greedy decoding
-//                until a newline (or max_new_tokens); correct when the answer,
-//                trimmed of spaces, equals the expected answer exactly.
+//   exact match  the question as a user turn (after the system message, if
+//                the decoding setup has one) in the chat template, then the
+//                assistant header; greedy decoding until the end of the turn
+//                (or max_new_tokens); correct when the answer, trimmed of
+//                spaces, equals the expected answer exactly.
 //   perplexity   exp( sum of -log p(token | preceding tokens) / count ) over
 //                every token after the first of each text (texts longer than
 //                model.max_length() are cut to it).
@@ -19,6 +21,7 @@
 #include "../core/error.hpp"
 #include "../core/execution.hpp"
 #include "../core/numerics.hpp"
+#include "../io/chat_template.hpp"
 #include "decoding.hpp"
 #include "tokenizer.hpp"
 
@@ -29,10 +32,18 @@ struct qa_item {
     std::string answer;
 };
 
-inline std::string qa_prompt(const qa_item& q, const std::optional<std::string>& system) {
-    std::string s;
-    if (system) s += "System: " + *system + "\n";
-    return s + "Q: " + q.question + "\nA: ";
+inline std::string qa_prompt(const qa_item& q, const std::optional<std::string>& system,
+                             const io::chat_template& tpl = io::chat_template(io::chat_format::chatml)) {
+    std::vector<io::chat_message> msgs;
+    if (system) msgs.push_back({"system", *system});
+    msgs.push_back({"user", q.question});
+    return tpl.render(msgs, true);
+}
+
+// The answer as a chat turn: what a model is trained on.
+inline std::string qa_document(const qa_item& q, const io::chat_template& tpl = io::chat_template(io::chat_format::chatml)) {
+    const io::chat_message msgs[2] = {{"user", q.question}, {"assistant", q.answer}};
+    return tpl.render(msgs);
 }
 
 inline std::string trim_spaces(std::string_view s) {
@@ -49,23 +60,24 @@ struct qa_report {
 
 template <execution_policy P, causal_lm M, text_tokenizer Tok>
 qa_report exact_match(const P& pol, M& model, const Tok& tok, std::span<const qa_item> items,
-                      const decoding_setup& setup = {}, index_t max_new_tokens = 32) {
+                      const decoding_setup& setup = {}, index_t max_new_tokens = 32,
+                      const io::chat_template& tpl = io::chat_template(io::chat_format::chatml)) {
     setup.validate("lethe::eval::exact_match");
     std::vector<guidance::generation_request> reqs(items.size());
     for (std::size_t i = 0; i < items.size(); ++i) {
-        reqs[i].prompt = tok.encode(qa_prompt(items[i], setup.system));
+        reqs[i].prompt = tok.encode(qa_prompt(items[i], setup.system, tpl));
         if (setup.negative_system) {
-            reqs[i].negative_prompt = tok.encode(qa_prompt(items[i], setup.negative_system));
+            reqs[i].negative_prompt = tok.encode(qa_prompt(items[i], setup.negative_system, tpl));
             reqs[i].guidance_scale = setup.guidance_scale;
         }
     }
     const auto res = generate_greedy(pol, model, tok, std::span<const guidance::generation_request>(reqs),
-                                     max_new_tokens, setup.space, "\n");
+                                     max_new_tokens, setup.space, std::string(tpl.end_of_turn()));
     qa_report rep;
     for (std::size_t i = 0; i < items.size(); ++i) {
         std::string said = tok.decode(res[i].tokens);
-        const auto nl = said.find('\n');
-        if (nl != std::string::npos) said.resize(nl);
+        const auto eot = said.find(tpl.end_of_turn());
+        if (eot != std::string::npos) said.resize(eot);
         said = trim_spaces(said);
         rep.questions += 1;
         rep.correct += said == trim_spaces(items[i].answer);
