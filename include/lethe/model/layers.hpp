@@ -35,6 +35,19 @@ inline T dot(const T* LETHE_RESTRICT a, const T* LETHE_RESTRICT b, index_t n) no
     return acc;
 }
 
+// Runs f(i) for i in [0, n) through the policy only when the loop carries
+// enough work (n * cost_per_row multiply-adds) to pay for waking threads;
+// tiny models would otherwise spend their time in fork/join.
+inline constexpr index_t parallel_min_work = index_t(1) << 15;
+template <execution_policy P, class F>
+void for_rows(const P& pol, index_t n, index_t cost_per_row, F&& f) {
+    if (n * cost_per_row < parallel_min_work) {
+        for (index_t i = 0; i < n; ++i) f(i);
+    } else {
+        pol.parallel_for(n, f);
+    }
+}
+
 // Rows at or below this count take the weight-streaming kernel (decode):
 // Eigen's GEMV is single-threaded and reads W once per row.
 inline constexpr index_t small_batch_rows = 4;
@@ -47,7 +60,7 @@ void linear_forward(const P& pol, const T* x, const T* w, T* y, index_t n, index
         // Every weight row is read once and dotted with all n inputs: the
         // decode step is bound by reading W, so batch 2 costs about batch 1.
         constexpr index_t block = 64;
-        pol.parallel_for((out + block - 1) / block, [=](index_t b) {
+        for_rows(pol, (out + block - 1) / block, block * n * in, [=](index_t b) {
             const index_t hi = (b + 1) * block < out ? (b + 1) * block : out;
             for (index_t j = b * block; j < hi; ++j)
                 for (index_t r = 0; r < n; ++r) {
@@ -87,7 +100,7 @@ void linear_backward_weight(const T* dy, const T* x, T* dw, index_t n, index_t i
 // y = x * r * w per row; r[n] saved for the backward pass.
 template <class T, execution_policy P>
 void rmsnorm_forward(const P& pol, const T* x, const T* w, T* y, T* rstd, index_t n, index_t d, T eps) {
-    pol.parallel_for(n, [=](index_t i) {
+    for_rows(pol, n, d, [=](index_t i) {
         const T* xi = x + i * d;
         T* yi = y + i * d;
         const T r = T(1) / std::sqrt(dot(xi, xi, d) / T(d) + eps);
@@ -102,7 +115,7 @@ void rmsnorm_forward(const P& pol, const T* x, const T* w, T* y, T* rstd, index_
 template <class T, execution_policy P>
 void rmsnorm_backward(const P& pol, const T* x, const T* w, const T* rstd, const T* dy, T* dx, T* dw, index_t n,
                       index_t d, bool accumulate) {
-    pol.parallel_for(n, [=](index_t i) {
+    for_rows(pol, n, 2 * d, [=](index_t i) {
         const T* xi = x + i * d;
         const T* dyi = dy + i * d;
         T* dxi = dx + i * d;
@@ -121,7 +134,7 @@ void rmsnorm_backward(const P& pol, const T* x, const T* w, const T* rstd, const
     });
     // Column-parallel so each dw[j] is summed over rows in row order.
     constexpr index_t block = 64;
-    pol.parallel_for((d + block - 1) / block, [=](index_t b) {
+    for_rows(pol, (d + block - 1) / block, block * n, [=](index_t b) {
         const index_t hi = (b + 1) * block < d ? (b + 1) * block : d;
         for (index_t i = 0; i < n; ++i) {
             const T r = rstd[i];
@@ -176,7 +189,7 @@ inline T silu(T g) noexcept {
 // h = silu(g) * u.
 template <class T, execution_policy P>
 void swiglu_forward(const P& pol, const T* g, const T* u, T* h, index_t n, index_t f) {
-    pol.parallel_for(n, [=](index_t i) {
+    for_rows(pol, n, 8 * f, [=](index_t i) {
         for (index_t j = i * f; j < (i + 1) * f; ++j) h[j] = silu(g[j]) * u[j];
     });
 }
@@ -184,7 +197,7 @@ void swiglu_forward(const P& pol, const T* g, const T* u, T* h, index_t n, index
 // dg = dh * u * silu'(g), silu'(g) = s (1 + g (1 - s)); du = dh * silu(g).
 template <class T, execution_policy P>
 void swiglu_backward(const P& pol, const T* g, const T* u, const T* dh, T* dg, T* du, index_t n, index_t f) {
-    pol.parallel_for(n, [=](index_t i) {
+    for_rows(pol, n, 8 * f, [=](index_t i) {
         for (index_t j = i * f; j < (i + 1) * f; ++j) {
             const T s = T(1) / (T(1) + std::exp(-g[j]));
             dg[j] = dh[j] * u[j] * s * (T(1) + g[j] * (T(1) - s));

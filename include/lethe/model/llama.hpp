@@ -77,7 +77,7 @@ public:
                 std::fill(p, p + info.size(), T(1));
                 continue;
             }
-            pol_.parallel_for(info.size(), [=](index_t i) {
+            kernels::for_rows(pol_, info.size(), 64, [=](index_t i) {
                 p[i] = T(stddev * normal_at(seed, std::uint64_t(t), std::uint64_t(i)));
             });
         }
@@ -138,7 +138,7 @@ public:
         const T* E = params_.ptr(shape_->embed);
         T* x0 = act_.residual(0);
         const token_id* tok = tokens_.data();
-        pol_.parallel_for(N, [=](index_t n) { std::copy_n(E + index_t(tok[n]) * d, d, x0 + n * d); });
+        kernels::for_rows(pol_, N, d, [=](index_t n) { std::copy_n(E + index_t(tok[n]) * d, d, x0 + n * d); });
 
         for (index_t l = 0; l < cfg_.n_layers; ++l) layer_forward(l);
 
@@ -332,7 +332,7 @@ private:
         linear_fwd(W.v, a.xn1, a.v, N, d, kvd, true);
         const auto* rope = &rope_;
         T *q = a.q, *k = a.k;
-        pol_.parallel_for(N, [=](index_t n) {
+        kernels::for_rows(pol_, N, 2 * (qd + kvd), [=](index_t n) {
             const index_t pos = n % S;
             kernels::rope_row(q + n * qd, H, hd, rope->cos_at(pos), rope->sin_at(pos), false);
             kernels::rope_row(k + n * kvd, KV, hd, rope->cos_at(pos), rope->sin_at(pos), false);
@@ -342,7 +342,7 @@ private:
         const index_t group = H / KV;
         const T* v = a.v;
         T *att = a.att, *o = a.o;
-        pol_.parallel_for(B * H, [=](index_t bh) {
+        kernels::for_rows(pol_, B * H, S * S * hd, [=](index_t bh) {
             const index_t b = bh / H, h = bh % H, g = h / group;
             for (index_t i = 0; i < S; ++i) {
                 const T* qi = q + (b * S + i) * qd + h * hd;
@@ -401,7 +401,7 @@ private:
         const index_t group = H / KV;
         const T *q = a.q, *k = a.k, *v = a.v, *att = a.att, *dob = ws_.dob.data();
         T *dq = ws_.dq.data(), *dk = ws_.dk.data(), *dv = ws_.dv.data();
-        pol_.parallel_for(B * KV, [=](index_t bg) {
+        kernels::for_rows(pol_, B * KV, group * S * S * hd * 3, [=](index_t bg) {
             const index_t b = bg / KV, g = bg % KV;
             for (index_t j = 0; j < S; ++j) {
                 std::fill_n(dk + (b * S + j) * kvd + g * hd, hd, T(0));
@@ -439,7 +439,7 @@ private:
         });
         // RoPE backward: rotate the gradients back.
         const auto* rope = &rope_;
-        pol_.parallel_for(N, [=](index_t n) {
+        kernels::for_rows(pol_, N, 2 * (qd + kvd), [=](index_t n) {
             const index_t pos = n % S;
             kernels::rope_row(dq + n * qd, H, hd, rope->cos_at(pos), rope->sin_at(pos), true);
             kernels::rope_row(dk + n * kvd, KV, hd, rope->cos_at(pos), rope->sin_at(pos), true);
@@ -535,7 +535,7 @@ private:
             linear_fwd(W.v, xn, v, N, d, kvd, false);
             T* kc = kcache_.data();
             T* vc = vcache_.data();
-            pol_.parallel_for(N, [=](index_t n) {
+            kernels::for_rows(pol_, N, 4 * (qd + kvd), [=](index_t n) {
                 const index_t pos = ppos[n];
                 kernels::rope_row(q + n * qd, H, hd, rope->cos_at(pos), rope->sin_at(pos), false);
                 kernels::rope_row(k + n * kvd, KV, hd, rope->cos_at(pos), rope->sin_at(pos), false);
@@ -545,7 +545,7 @@ private:
             });
             // Attention over the slot's cache, one pass with an online
             // softmax (Milakov & Gimelshein 2018) accumulating straight into o.
-            pol_.parallel_for(N * H, [=](index_t nh) {
+            kernels::for_rows(pol_, N * H, 2 * hd * (ppos[N - 1] + 1), [=](index_t nh) {
                 const index_t n = nh / H, h = nh % H, gq = h / group;
                 const T* qi = q + n * qd + h * hd;
                 T* oi = o + n * qd + h * hd;

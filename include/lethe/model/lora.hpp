@@ -191,7 +191,7 @@ private:
     void apply_mask(const P& pol, index_t t, const T* src, T* dst, index_t n, index_t in, std::uint64_t step,
                     T* acc = nullptr) const {
         const T inv = T(1.0 / (1.0 - cfg_.dropout));
-        pol.parallel_for(n, [=, this](index_t row) {
+        kernels::for_rows(pol, n, 16 * in, [=, this](index_t row) {
             for (index_t c = 0; c < in; ++c) {
                 const T val = keep(t, row * in + c, step) ? src[row * in + c] * inv : T(0);
                 if (acc)

@@ -1,0 +1,118 @@
+// lethe/model/train.hpp - a training loop step for the reference model:
+// micro-batches (gradient accumulation), token NLL from lethe::loss, global
+// grad-norm clipping, the cosine schedule and AdamW. With LoRA enabled only
+// the adapters are optimised.
+//
+//   trainer<float> tr(model, options);
+//   for (...) { tr.accumulate(tokens, targets, mask, B, T); ... ; tr.step(); }
+//
+// Deterministic for a given seed and thread count: every reduction has a
+// fixed order and dropout masks are functions of (seed, step).
+#pragma once
+
+#include <cstdint>
+#include <span>
+
+#include "../core/error.hpp"
+#include "../loss/nll.hpp"
+#include "llama.hpp"
+#include "optim.hpp"
+
+namespace lethe::model {
+
+struct train_options {
+    cosine_schedule schedule{};
+    adamw_options adam{};
+    double max_grad_norm = 1.0;      // <= 0 disables clipping
+    index_t accumulation_steps = 1;  // micro-batches per optimizer step
+};
+
+struct step_stats {
+    std::int64_t step = 0;  // optimizer steps done after this one
+    double loss = 0.0;      // mean of the micro-batch losses
+    double grad_norm = 0.0; // before clipping
+    double lr = 0.0;
+    index_t tokens = 0;     // counted target tokens in the step
+};
+
+template <class T>
+class trainer {
+public:
+    trainer(llama<T>& model, const train_options& opt) : model_(model), opt_(opt) {
+        opt.schedule.validate();
+        require(opt.accumulation_steps >= 1, "trainer", "accumulation_steps must be >= 1, got ",
+                opt.accumulation_steps);
+        adam_ = adamw<T>(trained_params().layout_ptr(), opt.adam);
+        model_.zero_grad();
+    }
+
+    // One micro-batch: forward, mean token NLL (targets already shifted,
+    // mask nonzero where a token counts), backward into the gradients scaled
+    // by 1 / accumulation_steps. Returns the micro-batch loss.
+    double accumulate(std::span<const token_id> tokens, std::span<const token_id> targets,
+                      std::span<const std::uint8_t> mask, index_t batch, index_t seq) {
+        constexpr const char* where = "trainer::accumulate";
+        require(index_t(targets.size()) == batch * seq && index_t(mask.size()) == batch * seq, where,
+                "targets and mask must hold batch*seq = ", batch * seq, " entries");
+        require(micro_ < opt_.accumulation_steps, where, "call step() after ", opt_.accumulation_steps,
+                " micro-batches");
+        model_.set_dropout_step(std::uint64_t(adam_.steps()) * std::uint64_t(opt_.accumulation_steps) +
+                                std::uint64_t(micro_));
+        auto logits = model_.forward(tokens, batch, seq);
+        const view2<const T> lg(logits.data(), logits.extent(0), logits.extent(1));
+        const auto tv = make_view(targets.data(), batch * seq);
+        const auto mv = make_view(mask.data(), batch * seq);
+        // Small logit blocks stay on this thread (a fork/join costs more).
+        const auto res = lg.size() < kernels::parallel_min_work
+                             ? loss::nll(lethe::seq, lg, tv, mv, logits)
+                             : loss::nll(model_.policy(), lg, tv, mv, logits);
+        if (opt_.accumulation_steps > 1) {
+            const T s = T(1.0 / double(opt_.accumulation_steps));
+            T* p = logits.data();
+            kernels::for_rows(model_.policy(), logits.size(), 1, [=](index_t i) { p[i] *= s; });
+        }
+        model_.backward(view2<const T>(logits.data(), logits.extent(0), logits.extent(1)));
+        loss_sum_ += double(res.loss);
+        tokens_ += res.tokens;
+        ++micro_;
+        return double(res.loss);
+    }
+
+    // Clips, updates with the scheduled rate, clears the gradients.
+    step_stats step() {
+        require(micro_ == opt_.accumulation_steps, "trainer::step", "expected ", opt_.accumulation_steps,
+                " micro-batches before step(), got ", micro_);
+        step_stats s;
+        s.lr = opt_.schedule.at(adam_.steps());
+        s.grad_norm = clip_grad_norm(model_.policy(), trained_grads(), opt_.max_grad_norm);
+        adam_.update(model_.policy(), trained_params(), trained_grads(), s.lr);
+        s.step = adam_.steps();
+        s.loss = loss_sum_ / double(micro_);
+        s.tokens = tokens_;
+        model_.zero_grad();
+        micro_ = 0;
+        loss_sum_ = 0.0;
+        tokens_ = 0;
+        return s;
+    }
+
+    std::int64_t steps_done() const noexcept { return adam_.steps(); }
+    adamw<T>& optimizer() noexcept { return adam_; }
+    const adamw<T>& optimizer() const noexcept { return adam_; }
+    const train_options& options() const noexcept { return opt_; }
+    llama<T>& model() noexcept { return model_; }
+
+    // The blocks the optimizer owns: the adapters under LoRA, else the model.
+    named_tensors<T>& trained_params() { return model_.lora() ? model_.lora()->params : model_.params(); }
+    named_tensors<T>& trained_grads() { return model_.lora() ? model_.lora()->grads : model_.grads(); }
+
+private:
+    llama<T>& model_;
+    train_options opt_;
+    adamw<T> adam_;
+    index_t micro_ = 0;
+    double loss_sum_ = 0.0;
+    index_t tokens_ = 0;
+};
+
+}  // namespace lethe::model
