@@ -122,13 +122,23 @@ inline std::string anonymizer::replacement_for(entity_type type, std::string_vie
     const replacement_operator& op = policy_[type];
     switch (op.kind) {
         case operator_kind::keep: return std::string(value);
-        case operator_kind::typed_placeholder: return "<" + std::string(name_of(type)) + ">";
+        case operator_kind::typed_placeholder: {
+            std::string o(1, '<');
+            o += name_of(type);
+            o += '>';
+            return o;
+        }
         case operator_kind::numbered_placeholder: {
             std::string key(1, static_cast<char>('A' + index_of(type)));
             key += value;
             auto [it, inserted] = numbers_.try_emplace(std::move(key), 0);
             if (inserted) it->second = ++next_number_[index_of(type)];
-            return "[" + std::string(name_of(type)) + "-" + std::to_string(it->second) + "]";
+            std::string o(1, '[');
+            o += name_of(type);
+            o += '-';
+            o += std::to_string(it->second);
+            o += ']';
+            return o;
         }
         case operator_kind::redact: return op.text;
         case operator_kind::mask: {

@@ -233,7 +233,10 @@ inline std::string format_preserving_fake(entity_type type, std::string_view val
             std::size_t words = 1;
             for (char c : value) words += c == ' ';
             std::string o(detail::pick_ascii(lists.first_names, r));
-            for (std::size_t k = 1; k < words; ++k) o += " " + std::string(detail::pick_ascii(lists.last_names, r));
+            for (std::size_t k = 1; k < words; ++k) {
+                o += ' ';
+                o += detail::pick_ascii(lists.last_names, r);
+            }
             return o;
         }
         case entity_type::location: return std::string(detail::pick_ascii(lists.locations, r, false));
