@@ -70,6 +70,8 @@ nll_partial nll_pass(const P& pol, view2<const T, S> logits, index_t first, view
             nll_partial out;
             const std::int32_t t = targets(n);
             const bool counts = mask(n) != 0;
+            const T weight = counts ? g : T(0);  // (nvcc: capture g and dv outside the constexpr-if)
+            (void)dv;
             T lse = T(0), logp = T(0);
             if (counts) {
                 token_forward(&logits(i, 0), vocab, logits.stride(1), t, lse, logp);
@@ -84,8 +86,7 @@ nll_partial nll_pass(const P& pol, view2<const T, S> logits, index_t first, view
                 out.sum = static_cast<double>(logp);
             }
             if constexpr (WithGrad)
-                token_backward(&logits(i, 0), logits.stride(1), &dv(i, 0), dv.stride(1), vocab, t, lse, logp,
-                               counts ? g : T(0));
+                token_backward(&logits(i, 0), logits.stride(1), &dv(i, 0), dv.stride(1), vocab, t, lse, logp, weight);
             return out;
         },
         nll_combine{});
