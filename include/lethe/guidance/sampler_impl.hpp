@@ -148,10 +148,21 @@ LETHE_HD inline void keep_top_k(candidates& c, index_t k) noexcept {
     if (k <= 0 || k >= c.n) return;
     const by_value before{};
     make_heap(c, k, before);  // root = the worst of the k kept so far
-    for (index_t j = k; j < c.n; ++j) {
-        if (before(c, j, 0)) {
-            swap_candidates(c, j, 0);
-            sift_down(c, 0, k, before);
+    // Blocks whose max is below the root's value cannot enter: skip them with
+    // one vectorised max (most blocks, once the heap holds good values).
+    constexpr index_t block = 64;
+    for (index_t b = k; b < c.n; b += block) {
+        const index_t e = b + block < c.n ? b + block : c.n;
+        const float* LETHE_RESTRICT v = c.v;
+        float bm = neg_inf<float>();
+        LETHE_SIMD_REDUCTION(max : bm)
+        for (index_t j = b; j < e; ++j) bm = v[j] > bm ? v[j] : bm;
+        if (bm < c.v[0]) continue;
+        for (index_t j = b; j < e; ++j) {
+            if (before(c, j, 0)) {
+                swap_candidates(c, j, 0);
+                sift_down(c, 0, k, before);
+            }
         }
     }
     c.n = k;
@@ -267,12 +278,28 @@ LETHE_HD inline int sample_row(const L& logits, const H& hist, const O& out, ind
                                token_id* ids, float* vals, float* keys, float u) noexcept {
     const index_t V = logits.extent(1);
     candidates c{ids, vals, keys, V, V, true, false};
-    bool bad = false;
-    for (index_t j = 0; j < V; ++j) {
-        const float x = logits(i, j);
-        bad = bad || is_nan_bits(x) || x == pos_inf<float>();
-        c.id[j] = static_cast<token_id>(j);
-        c.v[j] = x;
+    // Copy into the candidate list, flagging NaN and +inf (!(x < inf) is
+    // true for both). One vectorised pass on dense host rows.
+    int bad = 0;
+    const float* LETHE_RESTRICT row = &logits(i, 0);
+    const index_t ls = logits.stride(1);
+    token_id* LETHE_RESTRICT ids_out = c.id;
+    float* LETHE_RESTRICT v_out = c.v;
+    if (ls == 1) {
+        LETHE_SIMD_REDUCTION(| : bad)
+        for (index_t j = 0; j < V; ++j) {
+            const float x = row[j];
+            bad |= !(x < pos_inf<float>()) ? 1 : 0;
+            ids_out[j] = static_cast<token_id>(j);
+            v_out[j] = x;
+        }
+    } else {
+        for (index_t j = 0; j < V; ++j) {
+            const float x = row[j * ls];
+            bad |= !(x < pos_inf<float>()) ? 1 : 0;
+            ids_out[j] = static_cast<token_id>(j);
+            v_out[j] = x;
+        }
     }
     if (bad) {
         out(i) = -1;
