@@ -22,13 +22,18 @@ Direction 2 (lethe -> PyTorch): the C++ test writes
 How to run (Debian's python3 has torch 1.13; the reference `safetensors`
 package comes from PyPI into a venv outside the repository):
   python3 -m venv --system-site-packages /tmp/lethe-st-venv
-  /tmp/lethe-st-venv/bin/pip install safetensors          # optional: peft
+  /tmp/lethe-st-venv/bin/pip install safetensors   # optional: peft (pulls torch 2.x, transformers)
   /tmp/lethe-st-venv/bin/python tools/golden/safetensors_torch.py make
   ctest --test-dir build/dev -R test_safetensors_interop   # writes the lethe files
   /tmp/lethe-st-venv/bin/python tools/golden/safetensors_torch.py check \
       build/dev/tests/io/safetensors_lethe_written.safetensors
   /tmp/lethe-st-venv/bin/python tools/golden/safetensors_torch.py check-peft \
       build/dev/tests/io/safetensors_lethe_adapter
+
+Versions used for the committed fixture and the checks (2026-11-28):
+  `make` with Debian torch 1.13.0a0 + safetensors 0.8.0; `check` and
+  `check-peft` also passed with torch 2.15.0 + safetensors 0.8.0 + peft 0.21.2
+  + transformers 5.24.0 (PeftModel.from_pretrained on a tiny Llama).
 """
 import json
 import math
@@ -178,7 +183,38 @@ def check_peft(directory):
               f"targets={sorted(c.target_modules)} task={c.task_type}")
         if c.r != r or sorted(c.target_modules) != sorted(cfg["target_modules"]):
             bad += 1
+        bad += load_into_tiny_llama(directory, weights)
     print("OK" if bad == 0 else f"{bad} problems")
+    return bad
+
+
+def load_into_tiny_llama(directory, weights):
+    """PeftModel.from_pretrained on a random tiny Llama whose shapes fit the
+    adapter (hidden size from q_proj's lora_A, head_dim 4); every LoRA
+    parameter PEFT loaded must equal the file's tensor."""
+    try:
+        import peft
+        from transformers import LlamaConfig, LlamaForCausalLM
+    except ImportError:
+        print("transformers not installed: PeftModel loading skipped")
+        return 0
+    q = next(t for n, t in weights.items() if "q_proj.lora_A" in n)
+    v = next((t for n, t in weights.items() if "v_proj.lora_B" in n), None)
+    hidden, head_dim = q.shape[1], 4
+    layers = 1 + max(int(n.split(".layers.")[1].split(".")[0]) for n in weights)
+    cfg = LlamaConfig(vocab_size=16, hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=layers,
+                      num_attention_heads=hidden // head_dim,
+                      num_key_value_heads=(v.shape[0] if v is not None else hidden) // head_dim)
+    model = peft.PeftModel.from_pretrained(LlamaForCausalLM(cfg), directory)
+    state = model.state_dict()
+    bad = 0
+    for name, t in weights.items():
+        loaded = state.get(name.replace(".weight", ".default.weight"))
+        if loaded is None or not torch.equal(loaded, t):
+            print(f"{name}: PeftModel did not load it unchanged")
+            bad += 1
+    print(f"PeftModel.from_pretrained on a {layers}-layer Llama (hidden {hidden}): "
+          f"{len(weights) - bad}/{len(weights)} LoRA tensors loaded unchanged")
     return bad
 
 
