@@ -114,6 +114,7 @@ int main(int argc, char** argv) {
                 return 0;
             } else if (flag == "--cfg-scale") {
                 scale = parse_number<float>(flag, value());
+                if (!(scale >= 0.0f)) bad_argument("--cfg-scale must be >= 0 (1 = unguided)");
             } else if (flag == "--space") {
                 const auto s = value();
                 if (s != "log" && s != "prob" && s != "logit") bad_argument("--space must be log, prob or logit");
@@ -170,6 +171,7 @@ int main(int argc, char** argv) {
             }
         }
         opt.space = space;
+        opt.sampler.validate(V);  // bad settings fail before any output
         opt.detokenize = [](token_id t) { return words.at(static_cast<std::size_t>(t)); };
         // Streaming: one sample prints its text as it comes; several advance
         // together, so each step prints one line of "[request]piece".
