@@ -2,7 +2,9 @@
 // defaults compiled in, more loadable from files (one entry per line).
 #pragma once
 
+#include <array>
 #include <cstddef>
+#include <cstdint>
 #include <deque>
 #include <filesystem>
 #include <fstream>
@@ -33,6 +35,7 @@ public:
         storage_.swap(o.storage_);
         set_.swap(o.set_);
         std::swap(max_words_, o.max_words_);
+        std::swap(filter_, o.filter_);
     }
 
     // Adds one phrase; surrounding whitespace is trimmed, runs of inner
@@ -47,6 +50,9 @@ public:
         require(first_invalid_utf8(phrase) == phrase.size(), "lethe::privacy::gazetteer::add", "entry is not valid UTF-8");
         storage_.emplace_back(phrase);
         set_.insert(storage_.back());
+        const std::string_view first = phrase.substr(0, phrase.find(' '));
+        const std::size_t k = filter_key(first);
+        filter_[k / 64] |= std::uint64_t{1} << (k % 64);
         std::size_t words = 1;
         for (char c : phrase) words += c == ' ';
         if (words > max_words_) max_words_ = words;
@@ -69,7 +75,17 @@ public:
         }
     }
 
-    bool contains(std::string_view phrase) const noexcept { return set_.find(phrase) != set_.end(); }
+    bool contains(std::string_view phrase) const noexcept {
+        return may_start_with(phrase.substr(0, phrase.find(' '))) && set_.find(phrase) != set_.end();
+    }
+    // False when no entry starts with `word`; true means "maybe". A 16 Kbit
+    // filter on (first byte, last byte, length): most capitalised words that
+    // are not names are rejected here without hashing.
+    bool may_start_with(std::string_view word) const noexcept {
+        if (word.empty()) return false;
+        const std::size_t k = filter_key(word);
+        return (filter_[k / 64] >> (k % 64)) & 1u;
+    }
     std::size_t size() const noexcept { return storage_.size(); }
     std::size_t max_words() const noexcept { return max_words_; }
     // Entries in insertion order (used by the pseudonymiser to draw fakes).
@@ -81,6 +97,12 @@ private:
     std::deque<std::string> storage_;  // deque: element addresses stay put, the set views them
     std::unordered_set<std::string_view> set_;
     std::size_t max_words_ = 0;
+    std::array<std::uint64_t, 256> filter_{};
+
+    static std::size_t filter_key(std::string_view w) noexcept {
+        const auto b0 = static_cast<unsigned char>(w.front()), bl = static_cast<unsigned char>(w.back());
+        return ((static_cast<std::size_t>(b0) * 131u + bl) * 31u + w.size()) & 0x3FFFu;
+    }
 };
 
 // The three lists the scanner uses.

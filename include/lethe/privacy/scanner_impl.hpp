@@ -25,6 +25,7 @@ enum : unsigned char {
     cls_high = 16,          // >= 0x80: part of a multi-byte (or invalid) sequence
     cls_email_local = 32,   // RFC 5322 dot-atom characters we accept
     cls_domain = 64,        // letters, digits, '-', '.'
+    cls_special = 128,      // '@', ':', '[', '+', '(': bytes some recogniser starts from or needs
 };
 
 constexpr std::array<unsigned char, 256> make_class_table() {
@@ -38,6 +39,7 @@ constexpr std::array<unsigned char, 256> make_class_table() {
         if (c >= 0x80) v |= cls_high;
         if (c == '.' || c == '_' || c == '%' || c == '+' || c == '-' || c == '\'') v |= cls_email_local;
         if (c == '-' || c == '.') v |= cls_domain;
+        if (c == '@' || c == ':' || c == '[' || c == '+' || c == '(') v |= cls_special;
         t[static_cast<std::size_t>(c)] = v;
     }
     return t;
@@ -209,9 +211,11 @@ struct digit_groups {
     int count = 0;
     bool plus = false;
     bool any_paren = false;
-    std::size_t gb[max_groups]{}, ge[max_groups]{};  // the digits of group k
-    std::size_t end[max_groups]{};                   // group k's end, ')' included
-    char sep[max_groups]{};                          // separator before group k (k >= 1); ')' for "(555)123"
+    // Only entries [0, count) are meaningful; left uninitialised on purpose
+    // (this struct is filled for every number in the text).
+    std::size_t gb[max_groups], ge[max_groups];  // the digits of group k
+    std::size_t end[max_groups];                 // group k's end, ')' included
+    char sep[max_groups];                        // separator before group k (k >= 1); ')' for "(555)123"
     std::size_t skip = 0;                            // where scanning resumes when nothing matches
 };
 
@@ -220,7 +224,9 @@ inline void read_digit_groups(std::string_view s, std::size_t pos, digit_groups&
     std::size_t i = pos;
     int total = 0;
     char next_sep = 0;
-    g = digit_groups{};
+    g.count = 0;
+    g.plus = g.any_paren = false;
+    g.skip = 0;
     if (s[i] == '+') { g.plus = true; ++i; }
     while (g.count < digit_groups::max_groups) {
         bool paren = false;
@@ -363,9 +369,13 @@ inline candidate classify_digit_groups(std::string_view s, const digit_groups& g
 inline int match_month(std::string_view s, std::size_t pos, std::size_t& end) noexcept {
     static constexpr std::string_view full[] = {"January", "February", "March",     "April",   "May",      "June",
                                                 "July",    "August",   "September", "October", "November", "December"};
+    switch (s[pos]) {  // month initials
+        case 'J': case 'F': case 'M': case 'A': case 'S': case 'O': case 'N': case 'D': break;
+        default: return 0;
+    }
     const std::size_t e = word_end(s, pos);
     const std::string_view w = s.substr(pos, e - pos);
-    if (w.size() < 3 || w.size() > 9 || !is_upper(w[0])) return 0;
+    if (w.size() < 3 || w.size() > 9) return 0;
     for (int m = 0; m < 12; ++m) {
         const std::string_view f = full[m];
         if (w == f || (w.size() == 3 && f.substr(0, 3) == w) || (m == 8 && w == "Sept")) {
@@ -486,19 +496,38 @@ inline name_cue cue_before(std::string_view s, std::size_t pos) noexcept {
     };
     std::size_t b1, b2;
     const std::string_view w1 = prev_word(pos - 1, b1);
-    if (w1 == "Mr." || w1 == "Mrs." || w1 == "Ms." || w1 == "Dr." || w1 == "Prof." || w1 == "Mr" || w1 == "Mrs" ||
-        w1 == "Ms" || w1 == "Dr" || w1 == "called" || w1 == "named" || w1 == "Dear" || w1 == "I'm" || w1 == "name:" ||
-        w1 == "Name:" || w1 == "Sincerely," || w1 == "Regards,")
-        return name_cue::person;
+    // Dispatch on length first: most previous words match no cue at all.
+    switch (w1.size()) {
+        case 2:
+            if (w1 == "Mr" || w1 == "Ms" || w1 == "Dr") return name_cue::person;
+            if (w1 != "is" && w1 != "am" && w1 != "in" && w1 != "to") return name_cue::none;
+            break;
+        case 3:
+            return (w1 == "Mr." || w1 == "Ms." || w1 == "Dr." || w1 == "Mrs" || w1 == "I'm") ? name_cue::person : name_cue::none;
+        case 4:
+            return (w1 == "Mrs." || w1 == "Dear") ? name_cue::person : name_cue::none;
+        case 5:
+            if (w1 == "Prof." || w1 == "named" || w1 == "name:" || w1 == "Name:") return name_cue::person;
+            return (w1 == "city:" || w1 == "City:") ? name_cue::location : name_cue::none;
+        case 6:
+            return w1 == "called" ? name_cue::person : name_cue::none;
+        case 8:
+            if (w1 == "Regards,") return name_cue::person;
+            return (w1 == "Address:" || w1 == "address:") ? name_cue::location : name_cue::none;
+        case 10:
+            return w1 == "Sincerely," ? name_cue::person : name_cue::none;
+        default:
+            return name_cue::none;
+    }
+    // "is", "am", "in", "to": the word before decides.
     std::string_view w2;
     if (b1 >= 2 && s[b1 - 1] == ' ') w2 = prev_word(b1 - 1, b2);
     if (w1 == "is" && (w2 == "name" || w2 == "Name")) return name_cue::person;
     if (w1 == "am" && w2 == "I") return name_cue::person;
-    if ((w1 == "in" && (w2 == "live" || w2 == "lives" || w2 == "living" || w2 == "born" || w2 == "based" ||
-                        w2 == "located" || w2 == "lived" || w2 == "resides" || w2 == "reside")) ||
-        (w1 == "to" && (w2 == "moved" || w2 == "relocated" || w2 == "travelling" || w2 == "traveling")) ||
-        w1 == "Address:" || w1 == "address:" || w1 == "city:" || w1 == "City:")
+    if (w1 == "in" && (w2 == "live" || w2 == "lives" || w2 == "living" || w2 == "born" || w2 == "based" ||
+                       w2 == "located" || w2 == "lived" || w2 == "resides" || w2 == "reside"))
         return name_cue::location;
+    if (w1 == "to" && (w2 == "moved" || w2 == "relocated" || w2 == "travelling" || w2 == "traveling")) return name_cue::location;
     return name_cue::none;
 }
 
@@ -516,9 +545,10 @@ inline candidate match_name(std::string_view s, std::size_t pos, const gazetteer
         ends[words++] = we;
     }
     std::size_t loc_end = 0;
-    for (int k = std::min<int>(words, static_cast<int>(g.locations.max_words())); k >= 1; --k)
-        if (g.locations.contains(s.substr(pos, ends[k - 1] - pos))) { loc_end = ends[k - 1]; break; }
     const std::string_view w0 = s.substr(pos, e0 - pos);
+    if (g.locations.may_start_with(w0))
+        for (int k = std::min<int>(words, static_cast<int>(g.locations.max_words())); k >= 1; --k)
+            if (g.locations.contains(s.substr(pos, ends[k - 1] - pos))) { loc_end = ends[k - 1]; break; }
     const bool first = g.first_names.contains(w0);
     const bool last = g.last_names.contains(w0);
     auto capitalised_at = [&](int j) { return is_upper(s[ends[j - 1] + 1]); };
@@ -556,36 +586,51 @@ inline void scanner::scan(std::string_view s, std::vector<entity_span>& out) con
     out.clear();
     const std::size_t n = s.size();
     const gazetteers& g = *lists_;
+    bool in_order = true;  // spans emitted in order of begin (e-mails can break it)
     auto emit = [&](std::size_t b, std::size_t e, entity_type t, float conf) {
-        if (options_.types.contains(t) && conf >= options_.min_confidence) out.push_back({b, e, t, conf});
+        if (!(options_.types.contains(t) && conf >= options_.min_confidence)) return;
+        if (!out.empty() && b < out.back().begin) in_order = false;
+        out.push_back({b, e, t, conf});
     };
     std::size_t pos = 0, tok_end = 0;
-    bool tok_colon = false;
+    bool tok_colon = false, tok_plain = false;
     std::size_t email_first = 0, email_last = 0;  // this token's e-mails, as indices into `out`
     while (pos < n) {
         const char c = s[pos];
         if (is_space_byte(c)) { ++pos; continue; }
         if (pos >= tok_end) {
-            // A new whitespace-delimited token: note '@', ':' and "://" once.
+            // A new whitespace-delimited token: one pass ORs its byte classes;
+            // only tokens with '@' or ':' get a second look for "://".
             std::size_t i = pos;
-            bool at = false, scheme = false;
-            tok_colon = false;
-            while (i < n && !is_space_byte(s[i])) {
-                const char t = s[i];
-                if (t == '@') at = true;
-                else if (t == ':') {
-                    tok_colon = true;
-                    if (!at && i + 2 < n && s[i + 1] == '/' && s[i + 2] == '/') scheme = true;
-                }
+            unsigned acc = 0;
+            while (i < n) {
+                const unsigned k = char_class[static_cast<unsigned char>(s[i])];
+                if (k & cls_space) break;
+                acc |= k;
                 ++i;
             }
             tok_end = i;
+            tok_plain = !(acc & (cls_upper | cls_digit | cls_special));
+            tok_colon = false;
             email_first = email_last = out.size();
-            if (at && !scheme && options_.types.contains(entity_type::email)) {
-                extract_emails(s, pos, tok_end, [&](std::size_t b, std::size_t e) { emit(b, e, entity_type::email, 0.95f); });
-                email_last = out.size();
+            if (acc & cls_special) {
+                bool at = false, scheme = false;
+                for (std::size_t k = pos; k < tok_end; ++k) {
+                    if (s[k] == '@') at = true;
+                    else if (s[k] == ':') {
+                        tok_colon = true;
+                        if (!at && k + 2 < n && s[k + 1] == '/' && s[k + 2] == '/') scheme = true;
+                    }
+                }
+                if (at && !scheme && options_.types.contains(entity_type::email)) {
+                    extract_emails(s, pos, tok_end, [&](std::size_t b, std::size_t e) { emit(b, e, entity_type::email, 0.95f); });
+                    email_last = out.size();
+                }
             }
         }
+        // Lower-case words with no digit, capital or special byte hold nothing
+        // (except "www." URLs): skip the whole token.
+        if (tok_plain && is_lower(c) && c != 'w') { pos = tok_end; continue; }
         while (email_first < email_last && out[email_first].end <= pos) ++email_first;
         if (email_first < email_last && out[email_first].begin <= pos) { pos = out[email_first].end; continue; }
 
@@ -642,9 +687,10 @@ inline void scanner::scan(std::string_view s, std::vector<entity_span>& out) con
         ++pos;
     }
     // E-mails were emitted ahead of the spans found before them in their token.
-    std::sort(out.begin(), out.end(), [](const entity_span& a, const entity_span& b) {
-        return a.begin != b.begin ? a.begin < b.begin : a.end > b.end;
-    });
+    if (!in_order)
+        std::sort(out.begin(), out.end(), [](const entity_span& a, const entity_span& b) {
+            return a.begin != b.begin ? a.begin < b.begin : a.end > b.end;
+        });
     std::size_t kept = 0, last_end = 0;
     for (std::size_t k = 0; k < out.size(); ++k) {
         if (kept > 0 && out[k].begin < last_end) continue;
