@@ -26,13 +26,12 @@
 #include <utility>
 #include <vector>
 
+#include "../core/causal_lm.hpp"  // lethe::token_id
 #include "../core/error.hpp"
 
 namespace lethe::io {
 
 class gguf_file;
-
-using token_id = std::int32_t;
 
 // llama.cpp's token types (tokenizer.ggml.token_type).
 enum class token_type : std::int32_t { undefined = 0, normal = 1, unknown = 2, control = 3, user_defined = 4, unused = 5, byte = 6 };

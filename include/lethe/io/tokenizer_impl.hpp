@@ -205,10 +205,10 @@ inline bpe_tokenizer::bpe_tokenizer(bpe_vocabulary vocab) : vocab_(std::move(voc
         cp_to_byte[cp] = static_cast<std::int32_t>(b);
         std::string s;
         append_utf8(s, cp);
+        // Some vocabularies lack a few control bytes (SmolLM2 has no token for
+        // 0x04): such bytes encode to nothing, as in llama.cpp.
         const auto it = ids_.find(s);
-        require(it != ids_.end(), where, "the vocabulary has no token for byte ", b, " ('", s,
-                "'): not a byte-level BPE vocabulary");
-        byte_token_[b] = it->second;
+        byte_token_[b] = it == ids_.end() ? -1 : it->second;
     }
 
     bytes_.resize(n);
@@ -307,7 +307,8 @@ inline const std::string& bpe_tokenizer::token_text(token_id id) const {
 inline void bpe_tokenizer::encode_word(std::string_view word, std::vector<token_id>& out) const {
     const std::size_t n = word.size();
     if (n == 1) {
-        out.push_back(byte_token_[static_cast<unsigned char>(word[0])]);
+        const token_id t = byte_token_[static_cast<unsigned char>(word[0])];
+        if (t >= 0) out.push_back(t);
         return;
     }
     struct candidate {
@@ -352,7 +353,8 @@ inline void bpe_tokenizer::encode_word(std::string_view word, std::vector<token_
         consider(prev[l], l);
         consider(l, next[l]);
     }
-    for (std::int32_t i = 0; i < static_cast<std::int32_t>(n); i = next[i]) out.push_back(sym[i]);
+    for (std::int32_t i = 0; i < static_cast<std::int32_t>(n); i = next[i])
+        if (sym[i] >= 0) out.push_back(sym[i]);  // -1: a byte without a token
 }
 
 inline void bpe_tokenizer::encode_plain(std::string_view text, std::vector<token_id>& out) const {
