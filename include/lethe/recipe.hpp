@@ -1,0 +1,13 @@
+// lethe/recipe.hpp - the unlearning recipe of arXiv 2412.06846 as composable
+// stages (subtraction, replacement pairs, CFG-aware ORPO with LoRA, CFG
+// inference), the language-model training the demo uses, and a seeded
+// synthetic world to run it on.
+#pragma once
+
+#include "recipe/cfg_inference.hpp"
+#include "recipe/cfg_orpo.hpp"
+#include "recipe/lm_training.hpp"
+#include "recipe/pairs.hpp"
+#include "recipe/progress.hpp"
+#include "recipe/subtraction.hpp"
+#include "recipe/synthetic_world.hpp"

@@ -1,0 +1,256 @@
+// lethe/recipe/experiment_impl.hpp - implementation of experiment.hpp.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <memory>
+
+namespace lethe::recipe {
+
+inline experiment_config experiment_config::full() {
+    experiment_config c;
+    c.world.people = 96;
+    c.world.countries = 8;
+    c.world.words = 8;
+    c.model.vocab = 259;
+    c.model.d_model = 96;
+    c.model.n_layers = 2;
+    c.model.n_heads = 4;
+    c.model.n_kv_heads = 4;
+    c.model.d_ff = 256;
+    c.model.max_seq = 320;
+    c.base.epochs = 12;
+    c.base.batch = 16;
+    c.base.lr = 3e-3;
+    c.base.stage = "base";
+    c.leaky.epochs = 12;
+    c.leaky.batch = 8;
+    c.leaky.lr = 2e-3;
+    c.leaky.stage = "leaky";
+    c.orpo.lr = 2e-3;
+    c.orpo.epochs = 3;
+    c.orpo.batch = 4;
+    c.orpo.lora = {8, 16.0, 0.01};
+    c.attack.window = 200;
+    c.attack.max_new_tokens = 40;
+    return c;
+}
+
+inline experiment_config experiment_config::tiny() {
+    experiment_config c = full();
+    c.world.people = 48;
+    c.world.countries = 4;
+    c.world.words = 4;
+    c.model.d_model = 64;
+    c.model.d_ff = 172;
+    c.base.epochs = 8;
+    c.leaky.epochs = 8;
+    c.orpo.epochs = 2;
+    return c;
+}
+
+inline experiment_config experiment_config::smoke() {
+    experiment_config c = tiny();
+    c.world.people = 12;
+    c.world.countries = 2;
+    c.world.words = 2;
+    c.world.arithmetic = false;
+    c.model.d_model = 32;
+    c.model.d_ff = 64;
+    c.base.epochs = 1;
+    c.leaky.epochs = 1;
+    c.orpo.epochs = 1;
+    c.attack.max_new_tokens = 8;
+    c.qa_max_new_tokens = 8;
+    return c;
+}
+
+inline nlohmann::json experiment_config::to_json() const {
+    auto lm = [](const lm_training_options& o) {
+        return nlohmann::json{{"epochs", o.epochs}, {"batch", o.batch}, {"lr", o.lr}, {"min_lr_ratio", o.min_lr_ratio}};
+    };
+    return nlohmann::json{
+        {"seed", seed},
+        {"world", {{"people", world.people}, {"countries", world.countries}, {"words", world.words}}},
+        {"model", model::to_json(model)},
+        {"parameters", model.num_parameters()},
+        {"base", lm(base)},
+        {"leaky", lm(leaky)},
+        {"orpo",
+         {{"beta", orpo.beta},
+          {"lr", orpo.lr},
+          {"epochs", orpo.epochs},
+          {"batch_pairs", orpo.batch},
+          {"lora_r", orpo.lora.rank},
+          {"lora_alpha", orpo.lora.alpha},
+          {"lora_dropout", orpo.lora.dropout},
+          {"max_grad_norm", orpo.max_grad_norm},
+          {"min_lr_ratio", orpo.min_lr_ratio}}},
+        {"subtraction", {{"alpha", subtraction.alpha}, {"relu", subtraction.relu}}},
+        {"test_fraction", test_fraction},
+        {"attack", {{"window", attack.window}, {"max_new_tokens", attack.max_new_tokens}, {"match_chars", attack.match_chars}}},
+        {"threads", threads}};
+}
+
+inline nlohmann::json experiment_result::metrics_json() const {
+    nlohmann::json vs = nlohmann::json::array();
+    for (const auto& v : variants) {
+        nlohmann::json per = nlohmann::json::object();
+        for (const auto& [k, r] : v.per_type) per[k] = r;
+        vs.push_back({{"name", v.name},
+                      {"attack_success_rate", v.attack_success_rate},
+                      {"attack_hits", v.attack_hits},
+                      {"attack_attempts", v.attack_attempts},
+                      {"attack_success_rate_per_type", per},
+                      {"pii_count", v.pii_count},
+                      {"utility_accuracy", v.utility_accuracy},
+                      {"perplexity", v.perplexity}});
+    }
+    return nlohmann::json{{"variants", vs}, {"seed", config.seed}, {"config", config.to_json()}};
+}
+
+namespace detail {
+
+template <class T>
+std::unique_ptr<model::llama<T>> clone_model(const model::llama<T>& src) {
+    auto m = std::make_unique<model::llama<T>>(src.config(), src.policy());
+    m->params().storage() = src.params().storage();
+    return m;
+}
+
+}  // namespace detail
+
+inline experiment_result run_experiment(const experiment_config& cfg, const progress_fn& progress,
+                                        const status_fn& status) {
+    using clock = std::chrono::steady_clock;
+    const auto t_start = clock::now();
+    auto say = [&](const std::string& s) {
+        if (status) status(s);
+    };
+    experiment_result res;
+    res.config = cfg;
+    const openmp_policy pol = cfg.threads > 0 ? par.with_threads(cfg.threads) : par;
+    const eval::byte_tokenizer tok;
+    require(cfg.model.vocab == tok.vocab_size(), "lethe::recipe::run_experiment", "model vocab ", cfg.model.vocab,
+            " differs from the byte tokenizer's ", tok.vocab_size());
+    world_config wc = cfg.world;
+    wc.seed = cfg.seed;
+    const synthetic_world world = make_synthetic_world(wc);
+    const io::chat_template tpl(io::chat_format::chatml);
+
+    // Corpora.
+    std::vector<std::string> base_docs, leaky_docs;
+    for (const auto& d : world.dialogs) {
+        eval::render_options ro;
+        ro.chat_template = tpl;
+        base_docs.push_back(eval::render(d, ro).text);
+        ro.fill = true;
+        leaky_docs.push_back(eval::render(d, ro).text);
+    }
+    base_docs.insert(base_docs.end(), world.utility_corpus.begin(), world.utility_corpus.end());
+
+    auto stage_done = [&](const std::string& name, clock::time_point t0) {
+        res.stage_seconds[name] = std::chrono::duration<double>(clock::now() - t0).count();
+    };
+
+    // Base and leaky models.
+    auto t0 = clock::now();
+    model::llama<float> base(cfg.model, pol);
+    base.init_random(cfg.seed);
+    {
+        auto o = cfg.base;
+        o.seed = cfg.seed;
+        res.curves.push_back(train_language_model(base, tok, std::span<const std::string>(base_docs), o, progress));
+    }
+    stage_done("base", t0);
+    t0 = clock::now();
+    auto leaky = detail::clone_model(base);
+    {
+        auto o = cfg.leaky;
+        o.seed = cfg.seed + 1;
+        res.curves.push_back(train_language_model(*leaky, tok, std::span<const std::string>(leaky_docs), o, progress));
+    }
+    stage_done("leaky", t0);
+
+    // Stage 2: pairs (train split) and the attacked dialogs (test split).
+    privacy::pair_builder_options po;
+    po.chat_template = tpl;
+    po.test_fraction = cfg.test_fraction;
+    po.split_seed = cfg.seed;
+    privacy::pair_builder builder(po);
+    const auto split = build_pairs(builder, world.dialogs);
+    res.train_pairs = static_cast<index_t>(split.train.size());
+    std::vector<eval::pii_dialog> attacked;
+    for (auto i : split.test_dialogs) attacked.push_back(world.dialogs[i]);
+    res.test_dialogs = static_cast<index_t>(attacked.size());
+    require(!split.train.empty() && !attacked.empty(), "lethe::recipe::run_experiment",
+            "the split left no training pairs or no test dialogs (test_fraction ", cfg.test_fraction, ")");
+
+    // Evaluation of one model under one decoding setup.
+    const eval::decoding_setup plain{};
+    auto evaluate = [&](model::llama<float>& m, const std::string& name, const eval::decoding_setup& d,
+                        const std::string& from, double ppl) {
+        const auto te = clock::now();
+        m.set_num_slots(cfg.slots);
+        eval::attack_config ac = cfg.attack;
+        ac.decoding = d;
+        ac.chat_template = tpl;
+        const auto rep = eval::run_attack(pol, m, tok, std::span<const eval::pii_dialog>(attacked), ac);
+        const auto qa = eval::exact_match(pol, m, tok, std::span<const eval::qa_item>(world.utility_questions), d,
+                                          cfg.qa_max_new_tokens, tpl);
+        if (ppl < 0) ppl = eval::perplexity(m, tok, std::span<const std::string>(world.clean_text)).perplexity();
+        variant_metrics v;
+        v.name = name;
+        v.attack_success_rate = rep.success_rate();
+        v.attack_attempts = rep.overall.attempts;
+        v.attack_hits = rep.overall.hits;
+        for (const auto& [k, c] : rep.per_type) v.per_type[k] = c.rate();
+        v.pii_count = rep.pii_count;
+        v.utility_accuracy = qa.accuracy();
+        v.perplexity = ppl;
+        v.guidance_scale = d.guided() ? d.guidance_scale : -1.0;
+        v.space = d.guided() ? guidance::to_string(d.space) : "";
+        v.base_model = from;
+        res.variants.push_back(v);
+        res.stage_seconds["eval " + name] = std::chrono::duration<double>(clock::now() - te).count();
+        say("evaluated " + name);
+        return ppl;
+    };
+
+    evaluate(*leaky, "leaky", plain, "leaky", -1);
+
+    // Stage 1.
+    t0 = clock::now();
+    auto sub = std::make_unique<model::llama<float>>(subtract_leak(base, *leaky, cfg.subtraction));
+    stage_done("sub", t0);
+    evaluate(*sub, "sub", plain, "sub", -1);
+
+    // Stage 3 on sub and on the leaky (challenge) model; stage 4 on both.
+    auto lora_variant = [&](const model::llama<float>& from, const std::string& prefix, std::uint64_t salt,
+                            std::span<const float> scales) {
+        const auto tl = clock::now();
+        auto m = detail::clone_model(from);
+        auto o = cfg.orpo;
+        o.seed = cfg.seed + salt;
+        o.stage = prefix + "-lora";
+        res.curves.push_back(train_cfg_orpo(*m, tok, std::span<const privacy::pair_sample>(split.train), o, progress));
+        m->merge_lora();
+        stage_done(prefix + "-lora", tl);
+        const double ppl = evaluate(*m, prefix + "-lora", positive_decoding(), prefix + "-lora", -1);
+        for (const auto space : {guidance::cfg_space::log, guidance::cfg_space::prob})
+            for (float g : scales) {
+                std::string name = prefix + "-lora-cfg=" + std::to_string(int(g));
+                if (space == guidance::cfg_space::prob) name += "-prob";
+                evaluate(*m, name, cfg_decoding(g, space), prefix + "-lora", ppl);
+            }
+    };
+    const float sub_scales[] = {2.0f};
+    const float ch_scales[] = {1.0f, 2.0f, 3.0f};
+    lora_variant(*sub, "sub", 2, sub_scales);
+    lora_variant(*leaky, "ch", 3, ch_scales);
+
+    res.seconds = std::chrono::duration<double>(clock::now() - t_start).count();
+    return res;
+}
+
+}  // namespace lethe::recipe

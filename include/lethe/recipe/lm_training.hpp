@@ -1,0 +1,135 @@
+// lethe/recipe/lm_training.hpp - next-token training of the reference model
+// on whole documents: how the demo builds its "base" (scrubbed dialogs plus
+// utility material) and its "leaky" model (the same dialogs with their real
+// values, as the challenge's model was fine-tuned).
+//
+// Each document (text + EOS) is one row starting at position 0, padded to
+// the longest document of its batch; padding is masked out of the loss.
+// Documents are shuffled per epoch from the seed, then sorted by length
+// within windows of 8 batches (so little compute goes to padding), so a run
+// is a function of (data, options, seed, thread count).
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "../core/error.hpp"
+#include "../eval/tokenizer.hpp"
+#include "../model/random.hpp"
+#include "../model/train.hpp"
+#include "progress.hpp"
+
+namespace lethe::recipe {
+
+struct lm_training_options {
+    index_t epochs = 1;
+    index_t batch = 8;         // documents per optimizer step
+    double lr = 3e-3;
+    double min_lr_ratio = 0.1;  // cosine floor
+    double warmup_fraction = 0.05;
+    double weight_decay = 0.0;
+    double max_grad_norm = 1.0;
+    std::uint64_t seed = 1;
+    std::string stage = "train";
+
+    void validate() const {
+        constexpr const char* where = "lm_training_options";
+        require(epochs > 0, where, "epochs must be positive, got ", epochs);
+        require(batch > 0, where, "batch must be positive, got ", batch);
+        require(lr > 0, where, "lr must be positive, got ", lr);
+        require(warmup_fraction >= 0 && warmup_fraction < 1, where, "warmup_fraction must be in [0, 1)");
+    }
+};
+
+struct training_curve {
+    std::string stage;
+    std::vector<double> loss;  // per optimizer step
+    double seconds = 0;
+    index_t tokens = 0;
+};
+
+// A seeded permutation of [0, n).
+inline std::vector<std::size_t> shuffled_indices(std::size_t n, std::uint64_t seed, std::uint64_t stream) {
+    std::vector<std::size_t> idx(n);
+    for (std::size_t i = 0; i < n; ++i) idx[i] = i;
+    for (std::size_t i = n; i > 1; --i) {
+        const std::size_t j = static_cast<std::size_t>(model::hash_counter(seed, stream, i) % i);
+        std::swap(idx[i - 1], idx[j]);
+    }
+    return idx;
+}
+
+template <class T, eval::text_tokenizer Tok>
+training_curve train_language_model(model::llama<T>& m, const Tok& tok, std::span<const std::string> documents,
+                                    const lm_training_options& opt, const progress_fn& progress = {}) {
+    constexpr const char* where = "lethe::recipe::train_language_model";
+    opt.validate();
+    require(!documents.empty(), where, "no documents");
+    std::vector<std::vector<token_id>> docs;
+    for (std::size_t i = 0; i < documents.size(); ++i) {
+        auto ids = tok.encode(documents[i]);
+        ids.push_back(tok.eos());
+        require(static_cast<index_t>(ids.size()) <= m.config().max_seq, where, "document ", i, " has ", ids.size(),
+                " tokens, more than max_position_embeddings ", m.config().max_seq);
+        docs.push_back(std::move(ids));
+    }
+    const index_t B = std::min<index_t>(opt.batch, static_cast<index_t>(docs.size()));
+    const index_t steps_per_epoch = (static_cast<index_t>(docs.size()) + B - 1) / B;
+    model::train_options to;
+    to.schedule.peak = opt.lr;
+    to.schedule.total_steps = steps_per_epoch * opt.epochs;
+    to.schedule.warmup_steps = static_cast<std::int64_t>(opt.warmup_fraction * double(to.schedule.total_steps));
+    to.schedule.min_ratio = opt.min_lr_ratio;
+    to.adam.weight_decay = opt.weight_decay;
+    to.max_grad_norm = opt.max_grad_norm;
+    model::trainer<T> tr(m, to);
+
+    std::vector<token_id> tokens, targets;
+    std::vector<std::uint8_t> mask;
+    training_curve curve;
+    curve.stage = opt.stage;
+    stage_timer timer(opt.stage, to.schedule.total_steps);
+    const std::size_t n = docs.size();
+    for (index_t e = 0; e < opt.epochs; ++e) {
+        auto order = shuffled_indices(n, opt.seed, 0x5eed0000u + std::uint64_t(e));
+        // The last batch of an epoch wraps around to stay full.
+        const std::size_t slots = static_cast<std::size_t>(steps_per_epoch * B);
+        for (std::size_t k = n; k < slots; ++k) order.push_back(order[k - n]);
+        const std::size_t window = static_cast<std::size_t>(8 * B);
+        for (std::size_t w = 0; w < order.size(); w += window)
+            std::stable_sort(order.begin() + static_cast<std::ptrdiff_t>(w),
+                             order.begin() + static_cast<std::ptrdiff_t>(std::min(order.size(), w + window)),
+                             [&](std::size_t a, std::size_t b) { return docs[a].size() < docs[b].size(); });
+        for (index_t s = 0; s < steps_per_epoch; ++s) {
+            index_t len = 2;
+            for (index_t r = 0; r < B; ++r)
+                len = std::max(len, static_cast<index_t>(docs[order[static_cast<std::size_t>(s * B + r)]].size()));
+            tokens.assign(static_cast<std::size_t>(B * len), tok.eos());
+            targets.assign(tokens.size(), tok.eos());
+            mask.assign(tokens.size(), std::uint8_t(0));
+            for (index_t r = 0; r < B; ++r) {
+                const auto& d = docs[order[static_cast<std::size_t>(s * B + r)]];
+                for (std::size_t k = 0; k < d.size(); ++k) {
+                    const std::size_t at = static_cast<std::size_t>(r * len) + k;
+                    tokens[at] = d[k];
+                    if (k + 1 < d.size()) {
+                        targets[at] = d[k + 1];
+                        mask[at] = 1;
+                    }
+                }
+            }
+            tr.accumulate(tokens, targets, mask, B, len);
+            const auto st = tr.step();
+            curve.loss.push_back(st.loss);
+            curve.tokens += st.tokens;
+            if (progress) progress(timer.event(st.step, st.loss, st.lr, st.tokens));
+        }
+    }
+    curve.seconds = timer.event(0, 0, 0, 0).elapsed_seconds;
+    return curve;
+}
+
+}  // namespace lethe::recipe
