@@ -149,75 +149,80 @@ void check_row_reduce(const X& x, const Out& out, const char* where) {
     require_extent(out, 0, x.extent(0), where, "output");
 }
 
+struct max_kernel {
+    template <class T>
+    LETHE_HD T operator()(const T* p, index_t n, index_t s) const noexcept { return row_max_kernel(p, n, s); }
+};
+struct sum_kernel {
+    template <class T>
+    LETHE_HD T operator()(const T* p, index_t n, index_t s) const noexcept { return row_sum_kernel(p, n, s); }
+};
+struct logsumexp_kernel {
+    template <class T>
+    LETHE_HD T operator()(const T* p, index_t n, index_t s) const noexcept { return row_logsumexp_kernel(p, n, s); }
+};
+
+// out[i] = Kernel(row i): one row per parallel_for index.
+template <class Kernel, class P, class X, class Out>
+void row_reduce(const P& pol, const X& x, const Out& out, const char* where) {
+    require_space<P, X>();
+    check_row_reduce(x, out, where);
+    const auto xv = x;
+    const auto ov = out;
+    const Kernel k{};
+    pol.parallel_for(x.extent(0), [=] LETHE_HD(index_t i) { ov(i) = k(&xv(i, 0), xv.extent(1), xv.stride(1)); });
+}
+
+// y(i, :) = log_softmax (Log) or softmax of x(i, :); y may be x itself.
+template <bool Log, class P, class X, class Y>
+void row_normalize(const P& pol, const X& x, const Y& y, const char* where) {
+    require_space<P, X>();
+    require_space<P, Y>();
+    static_assert(X::rank == 2 && Y::rank == 2, "row softmax functions take rank-2 views");
+    require_same_shape(x, y, where, "input", "output");
+    const auto xv = x;
+    const auto yv = y;
+    pol.parallel_for(x.extent(0), [=] LETHE_HD(index_t i) {
+        using T = typename Y::value_type;
+        const T lse = row_logsumexp_kernel(&xv(i, 0), xv.extent(1), xv.stride(1));
+        for (index_t j = 0; j < xv.extent(1); ++j) {
+            const T z = static_cast<T>(xv(i, j) - lse);
+            yv(i, j) = Log ? z : exp_fast(z);
+        }
+    });
+}
+
 }  // namespace detail
 
 // out[i] = max_j x(i, j). NaN in a row gives NaN; an empty row gives -inf.
 template <execution_policy P, class X, class Out>
 void row_max(const P& pol, const X& x, const Out& out) {
-    require_space<P, X>();
-    detail::check_row_reduce(x, out, "row_max");
-    const auto xv = x;
-    const auto ov = out;
-    pol.parallel_for(x.extent(0), [=] LETHE_HD(index_t i) {
-        ov(i) = detail::row_max_kernel(&xv(i, 0), xv.extent(1), xv.stride(1));
-    });
+    detail::row_reduce<detail::max_kernel>(pol, x, out, "row_max");
 }
 
 // out[i] = sum_j x(i, j).
 template <execution_policy P, class X, class Out>
 void row_sum(const P& pol, const X& x, const Out& out) {
-    require_space<P, X>();
-    detail::check_row_reduce(x, out, "row_sum");
-    const auto xv = x;
-    const auto ov = out;
-    pol.parallel_for(x.extent(0), [=] LETHE_HD(index_t i) {
-        ov(i) = detail::row_sum_kernel(&xv(i, 0), xv.extent(1), xv.stride(1));
-    });
+    detail::row_reduce<detail::sum_kernel>(pol, x, out, "row_sum");
 }
 
 // out[i] = log sum_j exp x(i, j), one pass over the row (see online_logsumexp
 // for the rules at -inf, +inf and NaN).
 template <execution_policy P, class X, class Out>
 void row_logsumexp(const P& pol, const X& x, const Out& out) {
-    require_space<P, X>();
-    detail::check_row_reduce(x, out, "row_logsumexp");
-    const auto xv = x;
-    const auto ov = out;
-    pol.parallel_for(x.extent(0), [=] LETHE_HD(index_t i) {
-        ov(i) = detail::row_logsumexp_kernel(&xv(i, 0), xv.extent(1), xv.stride(1));
-    });
+    detail::row_reduce<detail::logsumexp_kernel>(pol, x, out, "row_logsumexp");
 }
 
 // y(i, j) = x(i, j) - logsumexp_j x(i, :). y may be x itself (in place).
 template <execution_policy P, class X, class Y>
 void row_log_softmax(const P& pol, const X& x, const Y& y) {
-    require_space<P, X>();
-    require_space<P, Y>();
-    static_assert(X::rank == 2 && Y::rank == 2, "row_log_softmax takes rank-2 views");
-    require_same_shape(x, y, "row_log_softmax", "input", "output");
-    const auto xv = x;
-    const auto yv = y;
-    pol.parallel_for(x.extent(0), [=] LETHE_HD(index_t i) {
-        using T = typename Y::value_type;
-        const T lse = detail::row_logsumexp_kernel(&xv(i, 0), xv.extent(1), xv.stride(1));
-        for (index_t j = 0; j < xv.extent(1); ++j) yv(i, j) = xv(i, j) - lse;
-    });
+    detail::row_normalize<true>(pol, x, y, "row_log_softmax");
 }
 
 // y(i, j) = softmax of row i. y may be x itself.
 template <execution_policy P, class X, class Y>
 void row_softmax(const P& pol, const X& x, const Y& y) {
-    require_space<P, X>();
-    require_space<P, Y>();
-    static_assert(X::rank == 2 && Y::rank == 2, "row_softmax takes rank-2 views");
-    require_same_shape(x, y, "row_softmax", "input", "output");
-    const auto xv = x;
-    const auto yv = y;
-    pol.parallel_for(x.extent(0), [=] LETHE_HD(index_t i) {
-        using T = typename Y::value_type;
-        const T lse = detail::row_logsumexp_kernel(&xv(i, 0), xv.extent(1), xv.stride(1));
-        for (index_t j = 0; j < xv.extent(1); ++j) yv(i, j) = exp_fast(static_cast<T>(xv(i, j) - lse));
-    });
+    detail::row_normalize<false>(pol, x, y, "row_softmax");
 }
 
 // out = f(in) elementwise for views of equal shape and rank 1 to 3.
