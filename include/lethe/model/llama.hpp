@@ -55,6 +55,7 @@ public:
           layout_(std::shared_ptr<const parameter_layout>(shape_, &shape_->layout)), params_(layout_),
           grads_(layout_), rope_(cfg.max_seq, cfg.head_dim(), cfg.rope_theta) {
         detail::keep_heap_pages();
+        set_policy(pol);
     }
 
     const llama_config& config() const noexcept { return cfg_; }
@@ -64,7 +65,12 @@ public:
     named_tensors<T>& grads() noexcept { return grads_; }
     const named_tensors<T>& grads() const noexcept { return grads_; }
     const openmp_policy& policy() const noexcept { return pol_; }
-    void set_policy(openmp_policy p) noexcept { pol_ = p; }
+    // Eigen's GEMMs follow the policy's thread count (Eigen::setNbThreads is
+    // process-wide; 0 keeps OpenMP's default).
+    void set_policy(openmp_policy p) {
+        pol_ = p;
+        if (p.num_threads > 0) Eigen::setNbThreads(p.num_threads);
+    }
 
     // Hugging Face's initialisation: N(0, std) for matrices, 1 for norms.
     // Counter-based, so the weights depend on the seed only.

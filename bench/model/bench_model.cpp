@@ -1,0 +1,141 @@
+// Benchmarks of the reference Llama: a training step on a GPT-2-small-FLOPs
+// config and on a small recipe-sized config, and decode tokens/s at batch 1
+// and 2. The baseline measured in the same run is Eigen's SGEMM on a shape
+// of the training step (256 x 768 x 2048): achieved model GFLOPS are
+// reported next to it (the physical floor of a training step is its matmul
+// FLOPs at the GEMM rate). Decode at batch 1 is bound by reading the weights
+// once per token: its floor is weight bytes / memory bandwidth.
+//   lethe_bench --benchmark_filter=model --benchmark_min_time=0.2
+#include <benchmark/benchmark.h>
+
+#include <lethe/model.hpp>
+
+#include <Eigen/Core>
+#include <vector>
+
+namespace {
+
+namespace lm = lethe::model;
+using lethe::index_t;
+using lethe::token_id;
+
+// 12 layers, d 768, 12 heads, SwiGLU width 2048, vocab 50257: GPT-2 small's
+// matmul FLOPs per token (llm.c's train_gpt2.c reference).
+lm::llama_config gpt2_flops_config() {
+    lm::llama_config c;
+    c.vocab = 50257;
+    c.d_model = 768;
+    c.n_layers = 12;
+    c.n_heads = 12;
+    c.n_kv_heads = 12;
+    c.d_ff = 2048;
+    c.max_seq = 1024;
+    return c;
+}
+// llama2.c's 110M model (stories110M): dim 768, 12 layers, 12 heads, hidden
+// 2048, vocab 32000.
+lm::llama_config llama2c_110m_config() {
+    auto c = gpt2_flops_config();
+    c.vocab = 32000;
+    c.max_seq = 1024;
+    return c;
+}
+// The size the recipe trains many times: a few M parameters.
+lm::llama_config small_config() {
+    lm::llama_config c;
+    c.vocab = 2048;
+    c.d_model = 256;
+    c.n_layers = 4;
+    c.n_heads = 8;
+    c.n_kv_heads = 4;
+    c.d_ff = 688;
+    c.max_seq = 512;
+    return c;
+}
+
+void eigen_sgemm_baseline(benchmark::State& state) {
+    const index_t m = 256, k = 768, n = 2048;
+    Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> a =
+        Eigen::MatrixXf::Random(m, k), b = Eigen::MatrixXf::Random(n, k), c(m, n);
+    for (auto _ : state) {
+        c.noalias() = a * b.transpose();
+        benchmark::DoNotOptimize(c.data());
+    }
+    state.counters["GFLOPS"] =
+        benchmark::Counter(2.0 * double(m * k * n), benchmark::Counter::kIsIterationInvariantRate,
+                           benchmark::Counter::kIs1000);
+}
+BENCHMARK(eigen_sgemm_baseline)->Name("model/eigen_sgemm_256x768x2048")->Unit(benchmark::kMillisecond)->UseRealTime();
+
+void train_step(benchmark::State& state, lm::llama_config cfg, index_t B, index_t T) {
+    lm::llama<float> m(cfg);
+    m.init_random(1);
+    lm::train_options o;
+    o.schedule.peak = 1e-4;
+    o.schedule.total_steps = 1000;
+    lm::trainer<float> tr(m, o);
+    std::vector<token_id> tok(std::size_t(B * T)), tgt(tok.size());
+    std::vector<std::uint8_t> mask(tok.size(), 1);
+    for (std::size_t i = 0; i < tok.size(); ++i) {
+        tok[i] = token_id((i * 7919) % std::size_t(cfg.vocab));
+        tgt[i] = token_id((i * 104729 + 1) % std::size_t(cfg.vocab));
+    }
+    tr.accumulate(tok, tgt, mask, B, T);  // warm-up: plans the activation block
+    tr.step();
+    for (auto _ : state) {
+        tr.accumulate(tok, tgt, mask, B, T);
+        benchmark::DoNotOptimize(tr.step().loss);
+    }
+    // forward + backward = 3x the forward matmul FLOPs (attention excluded).
+    const double flops = 3.0 * cfg.forward_flops_per_token() * double(B * T);
+    state.counters["GFLOPS"] =
+        benchmark::Counter(flops, benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
+    state.counters["tokens/s"] =
+        benchmark::Counter(double(B * T), benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK_CAPTURE(train_step, gpt2_flops_B4_T64, gpt2_flops_config(), 4, 64)
+    ->Name("model/train_step_gpt2_flops_B4_T64")->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(3);
+BENCHMARK_CAPTURE(train_step, small_B8_T128, small_config(), 8, 128)
+    ->Name("model/train_step_small_B8_T128")->Unit(benchmark::kMillisecond)->UseRealTime();
+
+void decode(benchmark::State& state, lm::llama_config cfg, index_t batch) {
+    lm::llama<float> m(cfg);
+    m.init_random(1);
+    m.set_num_slots(batch);
+    std::vector<index_t> slots(static_cast<std::size_t>(batch));
+    for (index_t i = 0; i < batch; ++i) slots[std::size_t(i)] = i;
+    std::vector<float> logits(std::size_t(batch * cfg.vocab));
+    auto lg = lethe::make_view(logits.data(), batch, cfg.vocab);
+    const std::vector<token_id> prompt(16, 1);
+    auto restart = [&] {
+        std::vector<std::span<const token_id>> rows(static_cast<std::size_t>(batch), std::span<const token_id>(prompt));
+        for (index_t i = 0; i < batch; ++i) m.reset(i);
+        m.prefill(slots, rows, lg);
+    };
+    restart();
+    std::vector<token_id> next(std::size_t(batch), 2);
+    for (auto _ : state) {
+        if (m.length(0) >= 256) {  // decode positions 16..256, as a short generation
+            state.PauseTiming();
+            restart();
+            state.ResumeTiming();
+        }
+        m.step(slots, next, lg);
+        benchmark::DoNotOptimize(logits.data());
+    }
+    state.counters["tokens/s"] =
+        benchmark::Counter(double(batch), benchmark::Counter::kIsIterationInvariantRate);
+    state.counters["weight_GB/s"] = benchmark::Counter(double(cfg.num_parameters()) * 4.0,
+                                                       benchmark::Counter::kIsIterationInvariantRate,
+                                                       benchmark::Counter::kIs1000);
+}
+BENCHMARK_CAPTURE(decode, llama2c_110m_batch1, llama2c_110m_config(), 1)
+    ->Name("model/decode_110m_batch1")->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(decode, llama2c_110m_batch2, llama2c_110m_config(), 2)
+    ->Name("model/decode_110m_batch2")->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(decode, small_batch1, small_config(), 1)
+    ->Name("model/decode_small_batch1")->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK_CAPTURE(decode, small_batch2, small_config(), 2)
+    ->Name("model/decode_small_batch2")->Unit(benchmark::kMicrosecond)->UseRealTime();
+
+}  // namespace
