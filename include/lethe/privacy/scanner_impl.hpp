@@ -447,8 +447,11 @@ inline candidate match_date_day_first(std::string_view s, std::size_t pos) noexc
 }
 
 // ---------------------------------------------------------------- IBAN
-// Compact ("DE89370400440532013000") or printed in groups of four.
-inline std::size_t match_iban(std::string_view s, std::size_t pos) noexcept {
+// Compact ("DE89370400440532013000") or printed in groups of four. `shaped`
+// is set to the end of an IBAN-shaped run even when its checksum fails, so
+// the caller can skip it whole (its digit groups are not phone numbers).
+inline std::size_t match_iban(std::string_view s, std::size_t pos, std::size_t& shaped) noexcept {
+    shaped = 0;
     const std::size_t n = s.size();
     if (pos + 4 > n || !is_upper(s[pos]) || !is_upper(s[pos + 1]) || !is_digit(s[pos + 2]) || !is_digit(s[pos + 3]))
         return 0;
@@ -465,6 +468,7 @@ inline std::size_t match_iban(std::string_view s, std::size_t pos) noexcept {
         return 0;
     }
     if (i < n && is_word_byte(s[i])) return 0;
+    shaped = i;
     return iban_checksum_valid(std::string_view(buf, static_cast<std::size_t>(m))) ? i : 0;
 }
 
@@ -675,7 +679,9 @@ inline void scanner::scan(std::string_view s, std::vector<entity_span>& out) con
         }
         if (is_upper(c)) {
             if (pos > 0 && is_word_byte(s[pos - 1])) { pos = word_end(s, pos); continue; }
-            if (const std::size_t e = match_iban(s, pos)) { emit(pos, e, entity_type::iban, 0.98f); pos = e; continue; }
+            std::size_t iban_shaped;
+            if (const std::size_t e = match_iban(s, pos, iban_shaped)) { emit(pos, e, entity_type::iban, 0.98f); pos = e; continue; }
+            if (iban_shaped) { pos = iban_shaped; continue; }
             const candidate d = match_date_month_first(s, pos);
             if (d.end) { emit(pos, d.end, d.type, d.confidence); pos = d.end; continue; }
             const candidate nm = match_name(s, pos, g, options_.context_names);
