@@ -58,6 +58,28 @@ inline float half_to_float_branchless(std::uint16_t h) noexcept {
     return std::bit_cast<float>(u | (static_cast<std::uint32_t>(h & 0x8000u) << 16));
 }
 
+// float_to_half (float16.hpp) without branches, so the writer's F16 loop
+// vectorises; same results (tests/io/test_safetensors.cpp compares them on
+// every rounding boundary). Method (the usual one for RNE conversion):
+// normals rebias the exponent and round the mantissa with +0xfff plus the
+// odd bit; results below F16's normal range come from the FPU adding 0.5f,
+// which leaves the subnormal half, rounded to nearest even, in the low bits;
+// overflow clamps to infinity; NaN becomes the quiet NaN 0x7e00.
+inline std::uint16_t float_to_half_branchless(float f) noexcept {
+    const std::uint32_t u = std::bit_cast<std::uint32_t>(f);
+    const std::uint32_t sign = (u >> 16) & 0x8000u;
+    const std::uint32_t a = u & 0x7fffffffu;
+    const std::uint32_t normal = (a - 0x38000000u + 0xfffu + ((a >> 13) & 1u)) >> 13;
+    const std::uint32_t sub = std::bit_cast<std::uint32_t>(std::bit_cast<float>(a) + 0.5f) - 0x3f000000u;
+    const std::uint32_t is_sub = 0u - static_cast<std::uint32_t>(a < 0x38800000u);
+    const std::uint32_t is_big = 0u - static_cast<std::uint32_t>(a >= 0x477ff000u);
+    const std::uint32_t is_nan = 0u - static_cast<std::uint32_t>(a > 0x7f800000u);
+    std::uint32_t r = (sub & is_sub) | (normal & ~is_sub);
+    r = (0x7c00u & is_big) | (r & ~is_big);
+    r = (0x7e00u & is_nan) | (r & ~is_nan);
+    return static_cast<std::uint16_t>(r | sign);
+}
+
 // 16-bit stored values -> float; the dense case is its own loop so it vectorises.
 template <class Convert>
 inline void convert_16bit_run(const std::byte* src, std::int64_t n, float* dst, index_t stride, Convert convert) {
@@ -556,7 +578,7 @@ void safetensors_writer::emit(Sink& sink) const {
                         }
                     } else {
                         for (index_t k = 0; k < m; ++k) {
-                            const std::uint16_t h = float_to_half(row[(k0 + k) * s]);
+                            const std::uint16_t h = detail::float_to_half_branchless(row[(k0 + k) * s]);
                             std::memcpy(out + 2 * k, &h, 2);
                         }
                     }
