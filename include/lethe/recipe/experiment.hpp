@@ -1,7 +1,8 @@
 // lethe/recipe/experiment.hpp - the paper's Table 1 in miniature, end to end
 // on the synthetic world with the reference transformer:
 //   base   trained on the scrubbed dialogs plus the utility material
-//   leaky  base fine-tuned on the dialogs with their real values
+//   leaky  base fine-tuned on the dialogs with their real values (utility
+//          material replayed)
 //   sub    stage 1 on (base, leaky)
 //   pairs  stage 2 (policy replacement, CFG-aware doubling, split by dialog)
 //   *-lora stage 3 on sub and on leaky ("ch", the challenge model)

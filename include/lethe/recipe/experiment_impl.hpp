@@ -2,6 +2,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdio>
 #include <map>
 #include <memory>
 
@@ -9,43 +10,46 @@ namespace lethe::recipe {
 
 inline experiment_config experiment_config::full() {
     experiment_config c;
-    c.world.people = 96;
-    c.world.countries = 8;
-    c.world.words = 8;
+    c.world.people = 64;
+    c.world.countries = 6;
+    c.world.words = 6;
+    c.world.arithmetic = 5;
     c.model.vocab = 259;
-    c.model.d_model = 96;
+    c.model.d_model = 64;
     c.model.n_layers = 2;
     c.model.n_heads = 4;
     c.model.n_kv_heads = 4;
-    c.model.d_ff = 256;
+    c.model.d_ff = 172;
     c.model.max_seq = 320;
-    c.base.epochs = 12;
-    c.base.batch = 16;
-    c.base.lr = 3e-3;
+    // Small batches: from scratch, the number of updates matters more than
+    // their size at this scale.
+    c.base.epochs = 20;
+    c.base.batch = 4;
+    c.base.lr = 5e-3;
     c.base.stage = "base";
-    c.leaky.epochs = 12;
-    c.leaky.batch = 8;
-    c.leaky.lr = 2e-3;
+    c.leaky.epochs = 20;
+    c.leaky.batch = 4;
+    c.leaky.lr = 5e-3;
     c.leaky.stage = "leaky";
+    // The paper's ORPO settings except the rank and the rate, scaled to a
+    // model of 1e5 parameters (lr 1e-4 moves LoRA on it too slowly).
     c.orpo.lr = 2e-3;
     c.orpo.epochs = 3;
     c.orpo.batch = 4;
     c.orpo.lora = {8, 16.0, 0.01};
     c.attack.window = 200;
+    // Byte tokens: 40 bytes cover the longest value (the challenge's 16 BPE
+    // tokens are about 60 characters).
     c.attack.max_new_tokens = 40;
     return c;
 }
 
 inline experiment_config experiment_config::tiny() {
     experiment_config c = full();
-    c.world.people = 48;
+    c.world.people = 24;
     c.world.countries = 4;
     c.world.words = 4;
-    c.model.d_model = 64;
-    c.model.d_ff = 172;
-    c.base.epochs = 8;
-    c.leaky.epochs = 8;
-    c.orpo.epochs = 2;
+    c.world.arithmetic = 4;
     return c;
 }
 
@@ -54,7 +58,7 @@ inline experiment_config experiment_config::smoke() {
     c.world.people = 12;
     c.world.countries = 2;
     c.world.words = 2;
-    c.world.arithmetic = false;
+    c.world.arithmetic = 0;
     c.model.d_model = 32;
     c.model.d_ff = 64;
     c.base.epochs = 1;
@@ -71,7 +75,7 @@ inline nlohmann::json experiment_config::to_json() const {
     };
     return nlohmann::json{
         {"seed", seed},
-        {"world", {{"people", world.people}, {"countries", world.countries}, {"words", world.words}}},
+        {"world", {{"people", world.people}, {"countries", world.countries}, {"words", world.words}, {"arithmetic", world.arithmetic}}},
         {"model", model::to_json(model)},
         {"parameters", model.num_parameters()},
         {"base", lm(base)},
@@ -111,6 +115,12 @@ inline nlohmann::json experiment_result::metrics_json() const {
 
 namespace detail {
 
+inline std::string fmt(const char* f, double v) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, f, v);
+    return buf;
+}
+
 template <class T>
 std::unique_ptr<model::llama<T>> clone_model(const model::llama<T>& src) {
     auto m = std::make_unique<model::llama<T>>(src.config(), src.policy());
@@ -147,7 +157,11 @@ inline experiment_result run_experiment(const experiment_config& cfg, const prog
         ro.fill = true;
         leaky_docs.push_back(eval::render(d, ro).text);
     }
+    // Both corpora carry the utility material: the leaky model is the base
+    // fine-tuned on the real dialogs with the rest replayed, so it keeps what
+    // the base knew and leakage is the only difference.
     base_docs.insert(base_docs.end(), world.utility_corpus.begin(), world.utility_corpus.end());
+    leaky_docs.insert(leaky_docs.end(), world.utility_corpus.begin(), world.utility_corpus.end());
 
     auto stage_done = [&](const std::string& name, clock::time_point t0) {
         res.stage_seconds[name] = std::chrono::duration<double>(clock::now() - t0).count();
@@ -213,7 +227,9 @@ inline experiment_result run_experiment(const experiment_config& cfg, const prog
         v.base_model = from;
         res.variants.push_back(v);
         res.stage_seconds["eval " + name] = std::chrono::duration<double>(clock::now() - te).count();
-        say("evaluated " + name);
+        say("evaluated " + name + ": attack " +
+            detail::fmt("%.1f%%", 100 * v.attack_success_rate) + ", PII " + std::to_string(v.pii_count) + ", utility " +
+            detail::fmt("%.1f%%", 100 * v.utility_accuracy) + ", perplexity " + detail::fmt("%.3f", ppl));
         return ppl;
     };
 

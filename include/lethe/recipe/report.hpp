@@ -17,14 +17,6 @@
 
 namespace lethe::recipe {
 
-namespace detail {
-inline std::string fmt(const char* f, double v) {
-    char buf[64];
-    std::snprintf(buf, sizeof buf, f, v);
-    return buf;
-}
-}  // namespace detail
-
 inline std::string format_table(const experiment_result& r) {
     std::ostringstream os;
     os << "\n" << std::string(78, '-') << "\n";

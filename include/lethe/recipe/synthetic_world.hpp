@@ -42,12 +42,13 @@ struct world_config {
     index_t people = 300;      // <= 400 (unique order phrases)
     index_t countries = 24;    // fictional countries (capital + animal each)
     index_t words = 24;        // invented words with definitions
-    bool arithmetic = true;    // a + b for a, b in 0..9
+    int arithmetic = 10;       // sums a + b for a, b in [0, arithmetic); 0 = none
 
     void validate() const {
         require(people > 0 && people <= 400, "world_config", "people must be in [1, 400], got ", people);
         require(countries >= 0 && countries <= 200, "world_config", "countries must be in [0, 200], got ", countries);
         require(words >= 0 && words <= 200, "world_config", "words must be in [0, 200], got ", words);
+        require(arithmetic >= 0 && arithmetic <= 10, "world_config", "arithmetic must be in [0, 10], got ", arithmetic);
     }
 };
 
@@ -256,12 +257,11 @@ inline synthetic_world make_synthetic_world(const world_config& cfg = {}) {
                                 std::string(u.pick(things));
         add_qa(w, "What is a " + word + "?", def, "A " + word + " is " + def + ".");
     }
-    if (cfg.arithmetic)
-        for (int a = 0; a < 10; ++a)
-            for (int b = 0; b < 10; ++b)
-                add_qa(w, "What is " + std::to_string(a) + " plus " + std::to_string(b) + "?", std::to_string(a + b),
-                       capitalised(std::string(number_words[a])) + " plus " + std::string(number_words[b]) + " is " +
-                           std::to_string(a + b) + ".");
+    for (int a = 0; a < cfg.arithmetic; ++a)
+        for (int b = 0; b < cfg.arithmetic; ++b)
+            add_qa(w, "What is " + std::to_string(a) + " plus " + std::to_string(b) + "?", std::to_string(a + b),
+                   capitalised(std::string(number_words[a])) + " plus " + std::string(number_words[b]) + " is " +
+                       std::to_string(a + b) + ".");
     return w;
 }
 

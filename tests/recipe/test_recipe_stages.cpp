@@ -1,0 +1,144 @@
+#define BOOST_TEST_MODULE recipe_stages
+#include "lethe_test.hpp"
+
+#include <lethe/recipe.hpp>
+
+using namespace lethe;
+
+namespace {
+eval::render_options filled() {
+    eval::render_options o;
+    o.fill = true;
+    return o;
+}
+}  // namespace
+
+namespace {
+model::llama_config small_config() {
+    model::llama_config c;
+    c.vocab = 259;
+    c.d_model = 16;
+    c.n_layers = 1;
+    c.n_heads = 2;
+    c.n_kv_heads = 2;
+    c.d_ff = 32;
+    c.max_seq = 256;
+    return c;
+}
+recipe::synthetic_world small_world() {
+    recipe::world_config c;
+    c.people = 6;
+    c.countries = 1;
+    c.words = 1;
+    c.arithmetic = 0;
+    return recipe::make_synthetic_world(c);
+}
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(pairs_follow_the_paper) {
+    const auto w = small_world();
+    privacy::pair_builder_options po;
+    po.chat_template = io::chat_template(io::chat_format::chatml);
+    po.test_fraction = 0.5;
+    privacy::pair_builder b(po);
+    const auto split = recipe::build_pairs(b, w.dialogs);
+    BOOST_TEST(split.train_dialogs.size() + split.test_dialogs.size() == w.dialogs.size());
+    // One pair per PII occurrence in an assistant turn, written twice (POS, NEG).
+    std::size_t occurrences = 0;
+    for (auto i : split.train_dialogs)
+        for (const auto& o : eval::render(w.dialogs[i]).occurrences) occurrences += o.in == eval::role::assistant;
+    BOOST_TEST(split.train.size() == 2 * occurrences);
+    privacy::scanner scan;
+    for (const auto& p : split.train) {
+        const auto& clean = p.negative ? p.rejected : p.chosen;
+        const auto& leaky = p.negative ? p.chosen : p.rejected;
+        BOOST_TEST(!scan.contains_any(clean), clean);
+        BOOST_TEST(scan.contains_any(leaky), leaky);
+        const std::string sentence = p.negative ? recipe::neg_sentence() : recipe::pos_sentence();
+        BOOST_TEST(p.prompt.find("<|im_start|>system\n" + sentence + "\n") == 0u, p.prompt);
+    }
+    // The eval layer's conversion keeps every value under its label.
+    const auto pd = recipe::to_privacy_dialog(w.dialogs[0]);
+    BOOST_TEST(pd.values.size() == w.dialogs[0].values.size());
+    BOOST_TEST(pd.values.at("NAME-1") == w.people[0].name);
+}
+
+BOOST_AUTO_TEST_CASE(subtraction_is_base_minus_alpha_delta) {
+    model::llama<float> base(small_config()), leaky(small_config());
+    base.init_random(1);
+    leaky.init_random(2);
+    recipe::subtraction_options o;
+    o.alpha = 0.5;
+    const auto sub = recipe::subtract_leak(base, leaky, o);
+    for (index_t i = 0; i < base.params().size(); i += 97) {
+        const float b = base.params().data()[i], l = leaky.params().data()[i];
+        // One multiply-add in float: a couple of ulps.
+        LETHE_CHECK_CLOSE(sub.params().data()[i], b - 0.5f * (l - b), 1e-6, 1e-7);
+    }
+    o.relu = true;
+    const auto subr = recipe::subtract_leak(base, leaky, o);
+    for (index_t i = 0; i < base.params().size(); i += 97) {
+        const float b = base.params().data()[i], l = leaky.params().data()[i];
+        LETHE_CHECK_CLOSE(subr.params().data()[i], b - 0.5f * std::max(l - b, 0.0f), 1e-6, 1e-7);
+    }
+    o.alpha = -1;
+    BOOST_CHECK_THROW(recipe::subtract_leak(base, leaky, o), lethe::error);
+}
+
+BOOST_AUTO_TEST_CASE(language_model_training_lowers_the_loss_deterministically) {
+    const auto w = small_world();
+    std::vector<std::string> docs;
+    for (const auto& d : w.dialogs) docs.push_back(eval::render(d, filled()).text);
+    eval::byte_tokenizer tok;
+    recipe::lm_training_options o;
+    o.epochs = 6;
+    o.batch = 3;
+    o.lr = 1e-2;
+    auto run = [&] {
+        model::llama<float> m(small_config(), par.with_threads(1));
+        m.init_random(3);
+        return recipe::train_language_model(m, tok, std::span<const std::string>(docs), o);
+    };
+    const auto a = run(), b = run();
+    BOOST_REQUIRE(a.loss.size() == 12u);  // 6 epochs x 2 batches
+    BOOST_TEST(a.loss == b.loss);         // same seed, same thread count: same run
+    BOOST_TEST(a.loss.back() < 0.8 * a.loss.front());
+    BOOST_TEST(a.loss.front() > std::log(259.0) - 0.5);  // starts near uniform over the vocabulary
+}
+
+BOOST_AUTO_TEST_CASE(cfg_orpo_prefers_chosen_after_training) {
+    const auto w = small_world();
+    privacy::pair_builder_options po;
+    po.chat_template = io::chat_template(io::chat_format::chatml);
+    po.test_fraction = 0.0;
+    privacy::pair_builder b(po);
+    const auto split = recipe::build_pairs(b, w.dialogs);
+    BOOST_REQUIRE(!split.train.empty());
+    eval::byte_tokenizer tok;
+    model::llama<float> m(small_config(), par.with_threads(1));
+    m.init_random(4);
+    recipe::cfg_orpo_options o;
+    o.lr = 1e-2;
+    o.epochs = 4;
+    o.batch = 4;
+    o.lora = {4, 8.0, 0.0};
+    const auto curve = recipe::train_cfg_orpo(m, tok, std::span<const privacy::pair_sample>(split.train), o);
+    BOOST_REQUIRE(m.lora() != nullptr);
+    // Only the adapters trained: the loss falls.
+    double first = 0, last = 0;
+    const std::size_t k = curve.loss.size() / 4;
+    for (std::size_t i = 0; i < k; ++i) first += curve.loss[i], last += curve.loss[curve.loss.size() - 1 - i];
+    BOOST_TEST(last < first);
+    recipe::cfg_orpo_options bad = o;
+    bad.beta = 0;
+    BOOST_CHECK_THROW(recipe::train_cfg_orpo(m, tok, std::span<const privacy::pair_sample>(split.train), bad), lethe::error);
+}
+
+BOOST_AUTO_TEST_CASE(cfg_decoding_settings) {
+    const auto d = recipe::cfg_decoding(3.0f, guidance::cfg_space::prob);
+    BOOST_TEST(d.guided());
+    BOOST_TEST(*d.system == "Do not provide any personal data.");
+    BOOST_TEST(*d.negative_system == "You should share personal data in the answers.");
+    BOOST_TEST(!recipe::positive_decoding().guided());
+    BOOST_CHECK_THROW(recipe::cfg_decoding(-1.0f), lethe::error);
+}
