@@ -23,6 +23,14 @@
 #define LETHE_IN_DEVICE_CODE 0
 #endif
 
+// Small numeric kernels (exp_fast) must inline into the loops that call
+// them, or those loops stay scalar; GCC sometimes declines in large kernels.
+#if defined(__GNUC__) || defined(__clang__)
+#define LETHE_ALWAYS_INLINE __attribute__((always_inline)) inline
+#else
+#define LETHE_ALWAYS_INLINE inline
+#endif
+
 #if defined(__GNUC__) || defined(__clang__)
 #define LETHE_RESTRICT __restrict__
 #else

@@ -44,7 +44,7 @@ LETHE_HD inline bool is_nonfinite_bits(double x) noexcept {
 // exponent bits. Max relative error about 2e-7 (measured in test_numerics).
 // Results below exp(-87.33) flush to 0, above exp(88.37) give +inf; NaN
 // propagates. On the device it is the native expf.
-LETHE_HD inline float exp_fast(float x) noexcept {
+LETHE_HD LETHE_ALWAYS_INLINE float exp_fast(float x) noexcept {
 #if LETHE_IN_DEVICE_CODE
     return ::expf(x);
 #else
