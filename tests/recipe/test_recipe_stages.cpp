@@ -22,7 +22,7 @@ model::llama_config small_config() {
     c.n_heads = 2;
     c.n_kv_heads = 2;
     c.d_ff = 32;
-    c.max_seq = 256;
+    c.max_seq = 320;
     return c;
 }
 recipe::synthetic_world small_world() {
