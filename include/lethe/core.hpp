@@ -7,4 +7,5 @@
 #include "core/execution.hpp"
 #include "core/numerics.hpp"
 #include "core/row_ops.hpp"
+#include "core/simd.hpp"
 #include "core/view.hpp"
