@@ -1,6 +1,8 @@
 // Helpers shared by the safetensors and PEFT tests.
 #pragma once
 
+#include "lethe_test.hpp"
+
 #include <lethe/core/error.hpp>
 
 #include <algorithm>
@@ -37,15 +39,5 @@ struct scratch_dir {
     }
 };
 
-// The message of the lethe::error `f` throws, or "<no error>".
-template <class F>
-std::string error_of(F&& f) {
-    try {
-        f();
-    } catch (const lethe::error& e) {
-        return e.what();
-    }
-    return "<no error>";
-}
 
 }  // namespace lethe_test

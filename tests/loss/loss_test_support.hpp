@@ -70,15 +70,6 @@ inline double fd_relative_error(std::vector<double>& x, const std::vector<double
     return std::sqrt(num) / std::max(std::sqrt(den), 1e-300);
 }
 
-// The message of the lethe::error that f() throws, or "no error".
-template <class F>
-std::string error_of(F&& f) {
-    try {
-        f();
-    } catch (const lethe::error& e) {
-        return e.what();
-    }
-    return "no error";
-}
+using lethe_test::error_of;
 
 }  // namespace loss_test

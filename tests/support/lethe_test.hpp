@@ -10,6 +10,8 @@
 #include <boost/test/unit_test.hpp>
 #endif
 
+#include <lethe/core/error.hpp>
+
 #include <cmath>
 #include <iomanip>
 #include <cstdint>
@@ -53,6 +55,17 @@ inline bool close(double a, double b, double rtol, double atol = 0.0) {
     if (std::isnan(a) || std::isnan(b)) return std::isnan(a) && std::isnan(b);
     if (std::isinf(a) || std::isinf(b)) return a == b;
     return std::abs(a - b) <= atol + rtol * std::abs(b);
+}
+
+// The message of the lethe::error that f() throws, or "<no error>".
+template <class F>
+std::string error_of(F&& f) {
+    try {
+        f();
+    } catch (const lethe::error& e) {
+        return e.what();
+    }
+    return "<no error>";
 }
 
 }  // namespace lethe_test
