@@ -1,0 +1,35 @@
+// The thrust model on thrust's OMP and CPP systems (Debian thrust 1.17, host
+// GEMM) against the CPU model: logits of prefill and decode, ragged batches,
+// greedy and CFG generation, fork, errors, parameter transfer.
+#define BOOST_TEST_MODULE thrust_llama
+#include <lethe/backend/thrust.hpp>
+#include <lethe/model/thrust_host_gemm.hpp>
+
+#include "test_thrust_llama_cases.hpp"
+
+namespace {
+
+auto make_omp = [](const lethe::model::llama_config& c) {
+    return lethe::model::thrust_llama(c, lethe::thrust_omp(), lethe::model::thrust_host_gemm{});
+};
+auto make_cpp = [](const lethe::model::llama_config& c) {
+    return lethe::model::thrust_llama(c, lethe::thrust_cpp(), lethe::model::thrust_host_gemm{});
+};
+
+static_assert(lethe::causal_lm<decltype(make_omp(thrust_llama_cases::small_config()))>);
+
+// Same GEMMs as the CPU model (both use layers.hpp); only the summation
+// order differs: RMSNorm sums (SIMD partial sums there, one serial sum here)
+// and the attention softmax (online there, three passes here). Logits are
+// O(1): float rounding of those reorderings stays ~1e-6, so 2e-5 (the bound
+// the CPU model's own decode-vs-forward test uses) is the tolerance.
+constexpr double tol = 2e-5;
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(omp_prefill_and_decode_match_cpu) { thrust_llama_cases::prefill_and_decode_match_cpu(make_omp, tol); }
+BOOST_AUTO_TEST_CASE(cpp_prefill_and_decode_match_cpu) { thrust_llama_cases::prefill_and_decode_match_cpu(make_cpp, tol); }
+BOOST_AUTO_TEST_CASE(omp_ragged_batch_matches_cpu) { thrust_llama_cases::ragged_batch_matches_cpu(make_omp, tol); }
+BOOST_AUTO_TEST_CASE(omp_generate_matches_cpu) { thrust_llama_cases::generate_matches_cpu(make_omp); }
+BOOST_AUTO_TEST_CASE(omp_wide_model_matches_cpu) { thrust_llama_cases::wide_model_matches_cpu(make_omp, 1e-4); }
+BOOST_AUTO_TEST_CASE(omp_fork_errors_and_parameters) { thrust_llama_cases::fork_errors_and_parameters(make_omp); }

@@ -1,0 +1,251 @@
+// The thrust model against the CPU model (llama.hpp), shared by
+// test_thrust_llama.cpp (thrust's CPP and OMP systems, host GEMM) and
+// test_thrust_llama_cuda.cu (CUDA system, cuBLAS). Each case takes a
+// factory `make(config)` returning a thrust_llama for one system; the CPU
+// model with the same seeded weights is the reference, and the thrust model
+// gets those weights through load_parameters (one transfer).
+#pragma once
+
+#include <lethe/guidance.hpp>
+#include <lethe/model/llama.hpp>
+#include <lethe/model/thrust_llama.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "lethe_test.hpp"
+
+namespace thrust_llama_cases {
+
+namespace lm = lethe::model;
+using lethe::index_t;
+using lethe::token_id;
+
+// Grouped-query attention (4 heads on 2 KV heads) and a vocabulary that is
+// not a multiple of anything, so index mistakes show.
+inline lm::llama_config small_config() {
+    lm::llama_config c;
+    c.vocab = 37;
+    c.d_model = 32;
+    c.n_layers = 2;
+    c.n_heads = 4;
+    c.n_kv_heads = 2;
+    c.d_ff = 48;
+    c.max_seq = 24;
+    return c;
+}
+
+// Large enough that every kernel runs on many threads (and blocks on a GPU).
+inline lm::llama_config wide_config() {
+    lm::llama_config c;
+    c.vocab = 1003;
+    c.d_model = 256;
+    c.n_layers = 3;
+    c.n_heads = 8;
+    c.n_kv_heads = 2;
+    c.d_ff = 688;
+    c.max_seq = 160;
+    return c;
+}
+
+inline std::vector<token_id> some_tokens(index_t n, int salt, index_t vocab) {
+    std::vector<token_id> t(static_cast<std::size_t>(n));
+    for (index_t i = 0; i < n; ++i) t[std::size_t(i)] = token_id((i * 7 + salt * 13 + 3) % vocab);
+    return t;
+}
+
+inline double max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
+    double worst = 0;
+    for (std::size_t i = 0; i < a.size(); ++i) worst = std::max(worst, double(std::abs(a[i] - b[i])));
+    return worst;
+}
+
+// A CPU model and a thrust model holding the same weights, `slots` slots each.
+template <class Make>
+struct model_pair {
+    lm::llama<float> cpu;
+    decltype(std::declval<Make&>()(std::declval<const lm::llama_config&>())) gpu;
+    model_pair(Make& make, const lm::llama_config& c, std::uint64_t seed, double stddev, index_t slots)
+        : cpu(c), gpu(make(c)) {
+        cpu.init_random(seed, stddev);
+        gpu.load_parameters(cpu.params());
+        cpu.set_num_slots(slots);
+        gpu.set_num_slots(slots);
+    }
+};
+
+template <class M>
+void prefill_rows(M& m, const std::vector<index_t>& slots, const std::vector<std::vector<token_id>>& rows,
+                  std::vector<float>& out) {
+    std::vector<std::span<const token_id>> spans(rows.begin(), rows.end());
+    out.assign(rows.size() * std::size_t(m.vocab_size()), 0.0f);
+    m.prefill(slots, spans, lethe::make_view(out.data(), index_t(rows.size()), m.vocab_size()));
+}
+template <class M>
+void step_rows(M& m, const std::vector<index_t>& slots, const std::vector<token_id>& next, std::vector<float>& out) {
+    out.assign(next.size() * std::size_t(m.vocab_size()), 0.0f);
+    m.step(slots, next, lethe::make_view(out.data(), index_t(next.size()), m.vocab_size()));
+}
+
+// Prefill 7 tokens, then decode 13 one at a time: every position's logits
+// agree with the CPU model within `tol`.
+template <class Make>
+void prefill_and_decode_match_cpu(Make make, double tol) {
+    model_pair<Make> p(make, small_config(), 3, 0.1, 2);
+    const index_t T = 20, V = p.cpu.vocab_size();
+    const auto toks = some_tokens(T, 1, V);
+    const std::vector<index_t> slot = {1};
+    std::vector<float> a, b;
+    prefill_rows(p.cpu, slot, {std::vector<token_id>(toks.begin(), toks.begin() + 7)}, a);
+    prefill_rows(p.gpu, slot, {std::vector<token_id>(toks.begin(), toks.begin() + 7)}, b);
+    BOOST_CHECK_MESSAGE(max_abs_diff(a, b) <= tol, "prefill: max |thrust - cpu| = " << max_abs_diff(a, b));
+    double worst = 0;
+    for (index_t pos = 7; pos < T; ++pos) {
+        step_rows(p.cpu, slot, {toks[std::size_t(pos)]}, a);
+        step_rows(p.gpu, slot, {toks[std::size_t(pos)]}, b);
+        worst = std::max(worst, max_abs_diff(a, b));
+    }
+    BOOST_CHECK_MESSAGE(worst <= tol, "decode: max |thrust - cpu| over 13 steps = " << worst);
+    BOOST_TEST_MESSAGE("small config, decode: max |thrust - cpu| = " << worst);
+    BOOST_CHECK_EQUAL(p.gpu.length(1), T);
+    BOOST_CHECK_EQUAL(p.gpu.length(0), 0);
+}
+
+// Sequences of different lengths in one batch: a ragged prefill (9, 3 and 1
+// tokens in slots 2, 0, 1) and two batched steps agree with the CPU model
+// doing the same calls, and with the thrust model doing them one by one
+// (within `tol` too: the host GEMM takes another kernel for <= 4 rows).
+template <class Make>
+void ragged_batch_matches_cpu(Make make, double tol) {
+    model_pair<Make> p(make, small_config(), 4, 0.1, 3);
+    const index_t V = p.cpu.vocab_size();
+    const std::vector<std::vector<token_id>> rows = {some_tokens(9, 2, V), some_tokens(3, 5, V), some_tokens(1, 7, V)};
+    const std::vector<index_t> slots = {2, 0, 1};
+    std::vector<float> a, b;
+    prefill_rows(p.cpu, slots, rows, a);
+    prefill_rows(p.gpu, slots, rows, b);
+    BOOST_CHECK_MESSAGE(max_abs_diff(a, b) <= tol, "ragged prefill: max |thrust - cpu| = " << max_abs_diff(a, b));
+    std::vector<float> batched_steps;
+    for (const std::vector<token_id>& next : {std::vector<token_id>{4, 30, 0}, std::vector<token_id>{36, 1, 17}}) {
+        step_rows(p.cpu, slots, next, a);
+        step_rows(p.gpu, slots, next, b);
+        BOOST_CHECK_MESSAGE(max_abs_diff(a, b) <= tol, "batched step: max |thrust - cpu| = " << max_abs_diff(a, b));
+        batched_steps.insert(batched_steps.end(), b.begin(), b.end());
+    }
+    BOOST_CHECK_EQUAL(p.gpu.length(2), 11);
+    BOOST_CHECK_EQUAL(p.gpu.length(0), 5);
+    BOOST_CHECK_EQUAL(p.gpu.length(1), 3);
+    // The same work one row per call on a fresh thrust model.
+    auto single = make(small_config());
+    single.load_parameters(p.cpu.params());
+    single.set_num_slots(1);
+    for (std::size_t r = 0; r < rows.size(); ++r) {
+        single.reset(0);
+        std::vector<float> out;
+        prefill_rows(single, {0}, {rows[r]}, out);
+        step_rows(single, {0}, {std::vector<token_id>{4, 30, 0}[r]}, out);
+        const std::vector<float> row(batched_steps.begin() + std::ptrdiff_t(r) * V,
+                                     batched_steps.begin() + std::ptrdiff_t(r + 1) * V);
+        BOOST_CHECK_MESSAGE(max_abs_diff(out, row) <= tol, "row " << r << ": max |single - batched| = " << max_abs_diff(out, row));
+    }
+}
+
+// guidance::generate runs on the thrust model: greedy tokens, unguided and
+// with CFG (g = 2, log space) in one batch, equal the CPU model's.
+template <class Make>
+void generate_matches_cpu(Make make) {
+    model_pair<Make> p(make, small_config(), 5, 0.3, 3);
+    const index_t V = p.cpu.vocab_size();
+    std::vector<lethe::guidance::generation_request> req(2);
+    req[0].prompt = some_tokens(5, 1, V);
+    req[1].prompt = some_tokens(6, 2, V);
+    req[1].negative_prompt = some_tokens(4, 3, V);
+    req[1].guidance_scale = 2.0f;
+    lethe::guidance::generation_options o;
+    o.sampler.params.greedy = true;
+    o.sampler.max_new_tokens = 12;
+    const auto want = lethe::guidance::generate(lethe::seq, p.cpu, std::span<const lethe::guidance::generation_request>(req), o);
+    const auto got = lethe::guidance::generate(lethe::seq, p.gpu, std::span<const lethe::guidance::generation_request>(req), o);
+    BOOST_REQUIRE_EQUAL(got.size(), want.size());
+    for (std::size_t r = 0; r < got.size(); ++r) {
+        BOOST_CHECK_EQUAL(got[r].tokens.size(), 12u);
+        BOOST_CHECK_EQUAL_COLLECTIONS(got[r].tokens.begin(), got[r].tokens.end(), want[r].tokens.begin(),
+                                      want[r].tokens.end());
+    }
+    // Guidance changed something, so the CFG row really was combined.
+    auto unguided = req;
+    unguided[1].negative_prompt.clear();
+    unguided[1].guidance_scale = 1.0f;
+    const auto plain = lethe::guidance::generate(lethe::seq, p.gpu, std::span<const lethe::guidance::generation_request>(unguided), o);
+    BOOST_CHECK(plain[1].tokens != got[1].tokens);
+}
+
+// A wider model (many threads per kernel): a 150-token prefill in two rows
+// of different lengths, then 8 batched decode steps.
+template <class Make>
+void wide_model_matches_cpu(Make make, double tol) {
+    model_pair<Make> p(make, wide_config(), 6, 0.05, 2);
+    const index_t V = p.cpu.vocab_size();
+    const std::vector<std::vector<token_id>> rows = {some_tokens(150, 1, V), some_tokens(37, 2, V)};
+    const std::vector<index_t> slots = {0, 1};
+    std::vector<float> a, b;
+    prefill_rows(p.cpu, slots, rows, a);
+    prefill_rows(p.gpu, slots, rows, b);
+    double worst = max_abs_diff(a, b), scale = 0;
+    for (float z : a) scale = std::max(scale, double(std::abs(z)));
+    for (int s = 0; s < 8; ++s) {
+        const std::vector<token_id> next = {token_id((s * 31) % V), token_id((s * 17 + 5) % V)};
+        step_rows(p.cpu, slots, next, a);
+        step_rows(p.gpu, slots, next, b);
+        worst = std::max(worst, max_abs_diff(a, b));
+    }
+    BOOST_TEST_MESSAGE("wide config: max |thrust - cpu| = " << worst << ", max |logit| = " << scale);
+    BOOST_CHECK_MESSAGE(worst <= tol, "wide config: max |thrust - cpu| = " << worst);
+    BOOST_CHECK_GT(scale, 0.1);  // the logits are not trivially zero
+}
+
+// fork copies the cache (bit-identical continuations); errors name the
+// problem and change no state; parameters round-trip exactly.
+template <class Make>
+void fork_errors_and_parameters(Make make) {
+    model_pair<Make> p(make, small_config(), 7, 0.1, 2);
+    auto& m = p.gpu;
+    const index_t V = m.vocab_size();
+    std::vector<float> x, y;
+    prefill_rows(m, {0}, {some_tokens(6, 3, V)}, x);
+    m.fork(0, 1);
+    BOOST_CHECK_EQUAL(m.length(1), 6);
+    step_rows(m, {0}, {11}, x);
+    step_rows(m, {1}, {11}, y);
+    BOOST_CHECK(x == y);
+
+    auto has = [](const std::string& msg, const char* needle) { return msg.find(needle) != std::string::npos; };
+    m.reset(0);
+    m.reset(1);
+    prefill_rows(m, {0, 1}, {some_tokens(20, 1, V), some_tokens(3, 1, V)}, x);
+    using lethe_test::error_of;
+    BOOST_CHECK(has(error_of([&] { prefill_rows(m, {1, 0}, {some_tokens(1, 1, V), some_tokens(5, 2, V)}, x); }),
+                    "more than max_length 24"));
+    BOOST_CHECK_EQUAL(m.length(1), 3);
+    BOOST_CHECK_EQUAL(m.length(0), 20);
+    BOOST_CHECK(has(error_of([&] { step_rows(m, {1, 0}, {3, 37}, x); }), "id 37 outside"));
+    BOOST_CHECK(has(error_of([&] { step_rows(m, {1, 1}, {3, 4}, x); }), "both use slot 1"));
+    BOOST_CHECK(has(error_of([&] { step_rows(m, {0, 2}, {3, 4}, x); }), "slot 2 out of range"));
+    BOOST_CHECK(has(error_of([&] { m.step(std::vector<index_t>{0, 1}, std::vector<token_id>{3, 4}, lethe::make_view(x.data(), 1, V)); }),
+                    "logits"));
+    BOOST_CHECK_EQUAL(m.length(1), 3);
+    BOOST_CHECK_EQUAL(m.length(0), 20);
+
+    lm::named_tensors<float> back(p.cpu.params().layout_ptr());
+    m.store_parameters(back);
+    BOOST_CHECK(back.storage() == p.cpu.params().storage());
+    lm::llama_config other = small_config();
+    other.d_ff = 50;
+    lm::llama<float> wrong(other);
+    BOOST_CHECK(has(error_of([&] { m.load_parameters(wrong.params()); }), "layout differs"));
+}
+
+}  // namespace thrust_llama_cases

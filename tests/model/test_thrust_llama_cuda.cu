@@ -1,0 +1,26 @@
+// The thrust model on thrust's CUDA system with cuBLAS GEMMs against the CPU
+// model (llama.hpp, Eigen on the host): the same cases as the OMP test.
+#define BOOST_TEST_MODULE thrust_llama_cuda
+#include <lethe/backend/cublas.hpp>
+#include <lethe/backend/thrust.hpp>
+
+#include "test_thrust_llama_cases.hpp"
+
+namespace {
+
+auto make_cuda = [](const lethe::model::llama_config& c) {
+    return lethe::model::thrust_llama(c, lethe::thrust_cuda(), lethe::cublas_gemm());
+};
+
+// cuBLAS sums the GEMMs in another order than Eigen (full fp32, no TF32:
+// cuBLAS's default math mode); with O(1) logits and K <= 688 the reordering
+// error is a few 1e-6, so the host tolerances (2e-5 small, 1e-4 wide) hold.
+constexpr double tol = 2e-5;
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(cuda_prefill_and_decode_match_cpu) { thrust_llama_cases::prefill_and_decode_match_cpu(make_cuda, tol); }
+BOOST_AUTO_TEST_CASE(cuda_ragged_batch_matches_cpu) { thrust_llama_cases::ragged_batch_matches_cpu(make_cuda, tol); }
+BOOST_AUTO_TEST_CASE(cuda_generate_matches_cpu) { thrust_llama_cases::generate_matches_cpu(make_cuda); }
+BOOST_AUTO_TEST_CASE(cuda_wide_model_matches_cpu) { thrust_llama_cases::wide_model_matches_cpu(make_cuda, 1e-4); }
+BOOST_AUTO_TEST_CASE(cuda_fork_errors_and_parameters) { thrust_llama_cases::fork_errors_and_parameters(make_cuda); }
