@@ -11,6 +11,7 @@
 #include <lethe/model/thrust_llama.hpp>
 
 #include <algorithm>
+#include <type_traits>
 #include <cmath>
 #include <span>
 #include <string>
@@ -246,6 +247,87 @@ void fork_errors_and_parameters(Make make) {
     other.d_ff = 50;
     lm::llama<float> wrong(other);
     BOOST_CHECK(has(error_of([&] { m.load_parameters(wrong.params()); }), "layout differs"));
+}
+
+
+// The model's memory -> a host vector, whatever the space.
+template <class Model, class T>
+std::vector<T> to_host(const T* p, index_t n) {
+    std::vector<T> out(static_cast<std::size_t>(n));
+    if constexpr (std::is_same_v<typename Model::space, lethe::device_space>)
+        thrust::copy(thrust::device_pointer_cast(p), thrust::device_pointer_cast(p) + n, out.begin());
+    else
+        std::copy(p, p + n, out.begin());
+    return out;
+}
+
+// Training: forward logits over [2, 7] tokens and every parameter's gradient
+// for the same d(loss)/d(logits) agree with the CPU model's, per tensor
+// relative to that tensor's largest gradient. Run twice (tied embeddings
+// too); the second backward accumulates.
+template <class T, class Make>
+void training_matches_cpu(Make make, double tol_logits, double tol_grad) {
+    for (bool tied : {false, true}) {
+        auto c = small_config();
+        c.tied_embeddings = tied;
+        lm::llama<T> cpu(c);
+        cpu.init_random(8, 0.1);
+        auto m = make(c);
+        using model_t = decltype(m);
+        m.load_parameters(cpu.params());
+        const index_t B = 2, S = 7, N = B * S, V = c.vocab;
+        std::vector<token_id> toks = some_tokens(N, 4, V);
+        toks[3] = toks[10] = 5;  // a repeated token: its embedding rows add up
+        const auto lc = cpu.forward(toks, B, S);
+        const auto lg = m.forward(toks, B, S);
+        BOOST_REQUIRE_EQUAL(lg.extent(0), N);
+        const auto got = to_host<model_t>(lg.data(), N * V);
+        double worst = 0;
+        for (index_t i = 0; i < N * V; ++i) worst = std::max(worst, double(std::abs(got[std::size_t(i)] - lc.data()[i])));
+        BOOST_CHECK_MESSAGE(worst <= tol_logits, "training forward: max |thrust - cpu| = " << worst);
+
+        const auto dl = lethe_test::random_normal<T>(std::size_t(N * V), 99, 0.05);
+        typename model_t::template vector<T> dl_sys(dl.begin(), dl.end());
+        cpu.zero_grad();
+        m.zero_grad();
+        for (int pass = 0; pass < 2; ++pass) {
+            if (pass == 1) {  // the CPU model's forward state is reused: same tokens
+                cpu.forward(toks, B, S);
+                m.forward(toks, B, S);
+            }
+            cpu.backward(lethe::view2<const T>(dl.data(), N, V));
+            m.backward(lethe::strided_view<const T, 2, typename model_t::space>(
+                thrust::raw_pointer_cast(dl_sys.data()), N, V));
+        }
+        lm::named_tensors<T> g(cpu.params().layout_ptr());
+        m.store_gradients(g);
+        const auto& layout = g.layout();
+        double worst_rel = 0;
+        std::string worst_name;
+        for (index_t t = 0; t < index_t(layout.tensors().size()); ++t) {
+            const auto& info = layout[t];
+            double diff = 0, scale = 0;
+            for (index_t i = 0; i < info.size(); ++i) {
+                diff = std::max(diff, double(std::abs(g.ptr(t)[i] - cpu.grads().ptr(t)[i])));
+                scale = std::max(scale, double(std::abs(cpu.grads().ptr(t)[i])));
+            }
+            BOOST_CHECK_MESSAGE(scale > 0, info.name << ": the CPU gradient is zero");
+            if (diff / scale > worst_rel) {
+                worst_rel = diff / scale;
+                worst_name = info.name;
+            }
+        }
+        BOOST_TEST_MESSAGE("training (" << (tied ? "tied" : "untied") << ", " << sizeof(T) * 8
+                                        << "-bit): logits max diff " << worst << ", worst gradient " << worst_name
+                                        << " rel diff " << worst_rel);
+        BOOST_CHECK_MESSAGE(worst_rel <= tol_grad, "gradient " << worst_name << ": max diff / max |grad| = " << worst_rel);
+    }
+    auto m = make(small_config());
+    const std::vector<token_id> toks = some_tokens(4, 1, 37);
+    BOOST_CHECK(lethe_test::error_of([&] { m.forward(toks, 2, 3); }).find("expected 6 ids") != std::string::npos);
+    BOOST_CHECK(lethe_test::error_of([&] { m.forward(toks, 1, 4); (void)0; }) == "<no error>");
+    BOOST_CHECK(lethe_test::error_of([&] { m.forward(some_tokens(25, 1, 37), 1, 25); }).find("exceeds max_position") !=
+                std::string::npos);
 }
 
 }  // namespace thrust_llama_cases

@@ -169,4 +169,119 @@ void swiglu(const P& pol, const T* g, const T* u, T* h, index_t count) {
     pol.parallel_for(count, [=] LETHE_HD(index_t i) { h[i] = g[i] / (T(1) + std::exp(-g[i])) * u[i]; });
 }
 
+
+// ------------------------------------------------------------- backward
+// The training layout only: query row r is position pos[r] of a sequence of
+// `seq` rows starting at row kbase[r] (koff = 0); the same rows hold its keys.
+
+// dx (=|+=) r (dy w) - x c,  c = r^3 / d * sum(dy w x)  (per row; c goes to
+// `row_tmp` [n]); dw += sum over rows of dy x r, one column per thread,
+// summed in row order (deterministic).
+template <execution_policy P, class T>
+void rmsnorm_backward(const P& pol, const T* x, const T* w, const T* rstd, const T* dy, T* dx, T* dw, T* row_tmp,
+                      index_t n, index_t d, bool accumulate) {
+    pol.parallel_for(n, [=] LETHE_HD(index_t r) {
+        const T *xr = x + r * d, *dyr = dy + r * d;
+        T s = T(0);
+        for (index_t j = 0; j < d; ++j) s += dyr[j] * w[j] * xr[j];
+        row_tmp[r] = s * rstd[r] * rstd[r] * rstd[r] / T(d);
+    });
+    pol.parallel_for(n * d, [=] LETHE_HD(index_t i) {
+        const index_t r = i / d;
+        const T v = rstd[r] * dy[i] * w[i - r * d] - x[i] * row_tmp[r];
+        dx[i] = accumulate ? dx[i] + v : v;
+    });
+    pol.parallel_for(d, [=] LETHE_HD(index_t j) {
+        T acc = T(0);
+        for (index_t r = 0; r < n; ++r) acc += dy[r * d + j] * x[r * d + j] * rstd[r];
+        dw[j] += acc;
+    });
+}
+
+// dg = dh u silu'(g), silu'(g) = s (1 + g (1 - s)), s = sigmoid(g); du = dh silu(g).
+template <execution_policy P, class T>
+void swiglu_backward(const P& pol, const T* g, const T* u, const T* dh, T* dg, T* du, index_t count) {
+    pol.parallel_for(count, [=] LETHE_HD(index_t i) {
+        const T s = T(1) / (T(1) + std::exp(-g[i]));
+        dg[i] = dh[i] * u[i] * s * (T(1) + g[i] * (T(1) - s));
+        du[i] = dh[i] * g[i] * s;
+    });
+}
+
+// Softmax backward into ds [n, heads, span] (span = seq):
+//   dP_j = do_r . v_j,  dS_j = scale P_j (dP_j - sum_k P_k dP_k).
+template <execution_policy P, class T>
+void attention_backward_scores(const P& pol, const T* att, const T* dout, const T* values, T* ds,
+                               const index_t* kbase, const index_t* pos, index_t n, index_t heads,
+                               index_t kv_heads, index_t hd, index_t span, T scale) {
+    const index_t group = heads / kv_heads, kvd = kv_heads * hd, qd = heads * hd;
+    pol.parallel_for(n * heads * span, [=] LETHE_HD(index_t i) {
+        const index_t rh = i / span, j = i - rh * span, r = rh / heads, h = rh - r * heads;
+        if (j > pos[r]) {
+            ds[i] = T(0);
+            return;
+        }
+        const T* dor = dout + r * qd + h * hd;
+        const T* vj = values + (kbase[r] + j) * kvd + (h / group) * hd;
+        T s = T(0);
+        for (index_t c = 0; c < hd; ++c) s += dor[c] * vj[c];
+        ds[i] = s;
+    });
+    pol.parallel_for(n * heads, [=] LETHE_HD(index_t rh) {
+        const T* p = att + rh * span;
+        T* q = ds + rh * span;
+        const index_t len = pos[rh / heads] + 1;
+        T pdp = T(0);
+        for (index_t j = 0; j < len; ++j) pdp += p[j] * q[j];
+        for (index_t j = 0; j < len; ++j) q[j] = scale * p[j] * (q[j] - pdp);
+    });
+}
+
+// dq[r, h] = sum_j dS[r, h, j] k_j.
+template <execution_policy P, class T>
+void attention_backward_q(const P& pol, const T* ds, const T* keys, T* dq, const index_t* kbase, const index_t* pos,
+                          index_t n, index_t heads, index_t kv_heads, index_t hd, index_t span) {
+    const index_t group = heads / kv_heads, kvd = kv_heads * hd, qd = heads * hd;
+    pol.parallel_for(n * qd, [=] LETHE_HD(index_t i) {
+        const index_t r = i / qd, rem = i - r * qd, h = rem / hd, c = rem - h * hd;
+        const T* p = ds + (r * heads + h) * span;
+        const T* kc = keys + kbase[r] * kvd + (h / group) * hd + c;
+        T acc = T(0);
+        for (index_t j = 0; j <= pos[r]; ++j) acc += p[j] * kc[j * kvd];
+        dq[i] = acc;
+    });
+}
+
+// Key/value row m (position j = pos[m]) gathers from the later query rows of
+// its sequence and the heads of its group, so each output has one writer:
+//   dk[m, g] = sum_{r >= m, h in g} dS[r, h, j] q[r, h]
+//   dv[m, g] = sum_{r >= m, h in g} P[r, h, j] do[r, h]
+template <execution_policy P, class T>
+void attention_backward_kv(const P& pol, const T* att, const T* ds, const T* q, const T* dout, T* dk, T* dv,
+                           const index_t* kbase, const index_t* pos, index_t n, index_t heads, index_t kv_heads,
+                           index_t hd, index_t seq) {
+    const index_t group = heads / kv_heads, kvd = kv_heads * hd, qd = heads * hd;
+    pol.parallel_for(n * kvd, [=] LETHE_HD(index_t i) {
+        const index_t m = i / kvd, rem = i - m * kvd, g = rem / hd, c = rem - g * hd, j = pos[m];
+        T ak = T(0), av = T(0);
+        for (index_t r = m; r < kbase[m] + seq; ++r)
+            for (index_t h = g * group; h < (g + 1) * group; ++h) {
+                const index_t at = (r * heads + h) * seq + j;
+                ak += ds[at] * q[r * qd + h * hd + c];
+                av += att[at] * dout[r * qd + h * hd + c];
+            }
+        dk[i] = ak;
+        dv[i] = av;
+    });
+}
+
+// dE[tok[r], :] += dx[r, :], one column per thread, rows in order
+// (repeated tokens add up deterministically).
+template <execution_policy P, class T>
+void embed_backward(const P& pol, const token_id* tok, const T* dx, T* dE, index_t n, index_t d) {
+    pol.parallel_for(d, [=] LETHE_HD(index_t j) {
+        for (index_t r = 0; r < n; ++r) dE[index_t(tok[r]) * d + j] += dx[r * d + j];
+    });
+}
+
 }  // namespace lethe::model::thrust_kernels

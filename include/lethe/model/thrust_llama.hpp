@@ -21,8 +21,8 @@
 // Inference satisfies lethe::causal_lm (prefill / step with per-slot KV
 // caches, sequences of different lengths in one batch, logits at each row's
 // last position), so guidance::generate and CFG decoding run on it.
-// Training (forward over full sequences + backward) is in
-// thrust_llama_train.hpp.
+// Training: forward() over full sequences and backward() into one gradient
+// block of the same layout (full parameters; LoRA stays on the CPU model).
 #pragma once
 
 #include <algorithm>
@@ -155,6 +155,57 @@ public:
         infer(slots, step_rows_, logits, where);
     }
 
+    // -------------------------------------------------------------- training
+    // Full-parameter training (LoRA is the CPU model's; not here). forward()
+    // runs `tokens` ([batch, seq] row-major host ids, every row from position
+    // 0), keeps what backward() needs and returns the logits [batch*seq,
+    // vocab] in the model's memory, valid until the next call.
+    strided_view<T, 2, space> forward(std::span<const token_id> tokens, index_t batch, index_t seq) {
+        constexpr const char* where = "thrust_llama::forward";
+        require(batch > 0 && seq > 0, where, "batch and seq must be positive (got ", batch, ", ", seq, ")");
+        require(index_t(tokens.size()) == batch * seq, where, "tokens: expected ", batch * seq, " ids, got ",
+                tokens.size());
+        require(seq <= cfg_.max_seq, where, "seq ", seq, " exceeds max_position_embeddings ", cfg_.max_seq);
+        for (std::size_t i = 0; i < tokens.size(); ++i)
+            require(tokens[i] >= 0 && tokens[i] < cfg_.vocab, where, "token ", i, " has id ", tokens[i],
+                    " outside [0, ", cfg_.vocab, ")");
+        const index_t N = batch * seq;
+        tok_host_.assign(tokens.begin(), tokens.end());
+        idx_host_.resize(std::size_t(2 * N));
+        for (index_t n = 0; n < N; ++n) {
+            idx_host_[std::size_t(n)] = n / seq * seq;  // first row of the sequence
+            idx_host_[std::size_t(N + n)] = n % seq;    // position
+        }
+        upload(tok_host_, train_tok_);
+        upload(idx_host_, train_idx_);
+        plan_training(batch, seq);
+        train_forward();
+        return strided_view<T, 2, space>(tr_.logits, N, cfg_.vocab);
+    }
+
+    // Accumulates d(loss)/d(parameters) into the gradient block given
+    // d(loss)/d(logits) of the last forward(), in the model's memory.
+    void backward(strided_view<const T, 2, space> dlogits) {
+        constexpr const char* where = "thrust_llama::backward";
+        require(tr_.batch > 0, where, "call forward() first");
+        const index_t N = tr_.batch * tr_.seq;
+        require_extent(dlogits, 0, N, where, "dlogits");
+        require_extent(dlogits, 1, cfg_.vocab, where, "dlogits");
+        require(dlogits.is_contiguous(), where, "dlogits must be contiguous");
+        if (grads_.size() != params_.size()) zero_grad();
+        train_backward(dlogits.data());
+    }
+    void zero_grad() { grads_.assign(params_.size(), T(0)); }
+    // The gradient block in the policy's memory (layout: tensors().layout).
+    vector<T>& gradient_block() noexcept { return grads_; }
+    const vector<T>& gradient_block() const noexcept { return grads_; }
+    void store_gradients(named_tensors<T>& host) const {
+        require(host.layout().same_as(shape_.layout), "thrust_llama::store_gradients",
+                "the block's layout differs from this model's (another config?)");
+        require(grads_.size() == params_.size(), "thrust_llama::store_gradients", "no gradients yet (call backward)");
+        thrust::copy(grads_.begin(), grads_.end(), host.storage().begin());
+    }
+
 private:
     template <class V>
     static auto* raw(V& v) noexcept {
@@ -279,6 +330,159 @@ private:
             lengths_[std::size_t(slots[std::size_t(r)])] += index_t(rows[std::size_t(r)].size());
     }
 
+    // ------------------------------------------------- training activations
+    struct layer_acts {
+        T *xn1, *r1, *q, *k, *v, *att, *o, *xmid, *xn2, *r2, *g, *u, *h;
+    };
+    struct training_block {
+        index_t batch = 0, seq = 0;
+        std::vector<T*> res;  // n_layers + 1 residual streams [N, d]
+        std::vector<layer_acts> layers;
+        T *xf = nullptr, *rf = nullptr, *logits = nullptr;
+        // backward workspace
+        T *dres = nullptr, *dxn = nullptr, *dq = nullptr, *dk = nullptr, *dv = nullptr, *dob = nullptr,
+          *dg = nullptr, *du = nullptr, *dh = nullptr, *ds = nullptr, *row_tmp = nullptr;
+    };
+
+    // One block for activations and backward workspace, carved in order.
+    void plan_training(index_t B, index_t S) {
+        if (tr_.batch == B && tr_.seq == S) return;
+        const index_t N = B * S, d = cfg_.d_model, F = cfg_.d_ff, L = cfg_.n_layers, V = cfg_.vocab;
+        const index_t qd = cfg_.q_dim(), kvd = cfg_.kv_dim(), H = cfg_.n_heads;
+        const index_t per_layer = 3 * N * d + 2 * N + 2 * N * qd + 2 * N * kvd + N * H * S + 3 * N * F;
+        const index_t work = 2 * N * d + 2 * N * qd + 2 * N * kvd + 3 * N * F + N * H * S + N;
+        const index_t total = (L + 1) * N * d + L * per_layer + N * d + N + N * V + work;
+        vector<T>(std::size_t(total), T(0)).swap(train_);
+        T* p = raw(train_);
+        auto take = [&p](index_t count) {
+            T* q = p;
+            p += count;
+            return q;
+        };
+        tr_.res.clear();
+        for (index_t l = 0; l <= L; ++l) tr_.res.push_back(take(N * d));
+        tr_.layers.clear();
+        for (index_t l = 0; l < L; ++l) {
+            layer_acts a{};
+            a.xn1 = take(N * d);
+            a.r1 = take(N);
+            a.q = take(N * qd);
+            a.k = take(N * kvd);
+            a.v = take(N * kvd);
+            a.att = take(N * H * S);
+            a.o = take(N * qd);
+            a.xmid = take(N * d);
+            a.xn2 = take(N * d);
+            a.r2 = take(N);
+            a.g = take(N * F);
+            a.u = take(N * F);
+            a.h = take(N * F);
+            tr_.layers.push_back(a);
+        }
+        tr_.xf = take(N * d);
+        tr_.rf = take(N);
+        tr_.logits = take(N * V);
+        tr_.dres = take(N * d);
+        tr_.dxn = take(N * d);
+        tr_.dq = take(N * qd);
+        tr_.dob = take(N * qd);
+        tr_.dk = take(N * kvd);
+        tr_.dv = take(N * kvd);
+        tr_.dg = take(N * F);
+        tr_.du = take(N * F);
+        tr_.dh = take(N * F);
+        tr_.ds = take(N * H * S);
+        tr_.row_tmp = take(N);
+        tr_.batch = B;
+        tr_.seq = S;
+    }
+
+    void train_forward() {
+        namespace tk = thrust_kernels;
+        const index_t S = tr_.seq, N = tr_.batch * S, d = cfg_.d_model, F = cfg_.d_ff, H = cfg_.n_heads,
+                      KV = cfg_.n_kv_heads, hd = cfg_.head_dim(), qd = cfg_.q_dim(), kvd = cfg_.kv_dim();
+        const index_t* kbase = raw(train_idx_);
+        const index_t* pos = kbase + N;
+        const T* cos_t = raw(rope_);
+        const T* sin_t = cos_t + cfg_.max_seq * (hd / 2);
+        const T eps = T(cfg_.norm_eps), scale = T(1) / std::sqrt(T(hd));
+        tk::embed(pol_, param(shape_.embed), raw(train_tok_), tr_.res[0], N, d);
+        for (index_t l = 0; l < cfg_.n_layers; ++l) {
+            const auto& W = shape_.layers[std::size_t(l)];
+            const auto& a = tr_.layers[std::size_t(l)];
+            const T* x = tr_.res[std::size_t(l)];
+            tk::rmsnorm(pol_, x, param(W.input_norm), a.xn1, a.r1, N, d, eps);
+            gemm_.linear(a.xn1, param(W.q), a.q, N, d, qd, false);
+            gemm_.linear(a.xn1, param(W.k), a.k, N, d, kvd, false);
+            gemm_.linear(a.xn1, param(W.v), a.v, N, d, kvd, false);
+            tk::rope(pol_, a.q, pos, cos_t, sin_t, N, H, hd, false);
+            tk::rope(pol_, a.k, pos, cos_t, sin_t, N, KV, hd, false);
+            tk::attention_scores(pol_, a.q, a.k, a.att, kbase, index_t(0), pos, N, H, KV, hd, S, scale);
+            tk::attention_softmax(pol_, a.att, pos, N, H, S);
+            tk::attention_values(pol_, a.att, a.v, a.o, kbase, index_t(0), pos, N, H, KV, hd, S);
+            tk::copy(pol_, x, a.xmid, N * d);
+            gemm_.linear(a.o, param(W.o), a.xmid, N, qd, d, true);
+            tk::rmsnorm(pol_, a.xmid, param(W.post_norm), a.xn2, a.r2, N, d, eps);
+            gemm_.linear(a.xn2, param(W.gate), a.g, N, d, F, false);
+            gemm_.linear(a.xn2, param(W.up), a.u, N, d, F, false);
+            tk::swiglu(pol_, a.g, a.u, a.h, N * F);
+            T* xnext = tr_.res[std::size_t(l + 1)];
+            tk::copy(pol_, a.xmid, xnext, N * d);
+            gemm_.linear(a.h, param(W.down), xnext, N, F, d, true);
+        }
+        tk::rmsnorm(pol_, tr_.res[std::size_t(cfg_.n_layers)], param(shape_.final_norm), tr_.xf, tr_.rf, N, d, eps);
+        gemm_.linear(tr_.xf, param(shape_.lm_head), tr_.logits, N, d, cfg_.vocab, false);
+    }
+
+    T* grad(index_t tensor) noexcept { return raw(grads_) + shape_.layout[tensor].offset; }
+
+    // dx (=|+=) dy W and dW += dy^T x for the linear layer `tensor`.
+    void linear_backward(index_t tensor, const T* x, const T* dy, T* dx, index_t n, index_t in, index_t out,
+                         bool accumulate) {
+        gemm_.linear_backward_input(dy, param(tensor), dx, n, in, out, accumulate);
+        gemm_.linear_backward_weight(dy, x, grad(tensor), n, in, out);
+    }
+
+    void train_backward(const T* dlogits) {
+        namespace tk = thrust_kernels;
+        const index_t S = tr_.seq, N = tr_.batch * S, d = cfg_.d_model, F = cfg_.d_ff, H = cfg_.n_heads,
+                      KV = cfg_.n_kv_heads, hd = cfg_.head_dim(), qd = cfg_.q_dim(), kvd = cfg_.kv_dim(),
+                      L = cfg_.n_layers;
+        const index_t* kbase = raw(train_idx_);
+        const index_t* pos = kbase + N;
+        const T* cos_t = raw(rope_);
+        const T* sin_t = cos_t + cfg_.max_seq * (hd / 2);
+        const T scale = T(1) / std::sqrt(T(hd));
+        T* dx = tr_.dres;  // d(loss)/d(residual stream), updated layer by layer
+        linear_backward(shape_.lm_head, tr_.xf, dlogits, tr_.dxn, N, d, cfg_.vocab, false);
+        tk::rmsnorm_backward(pol_, tr_.res[std::size_t(L)], param(shape_.final_norm), tr_.rf, tr_.dxn, dx,
+                             grad(shape_.final_norm), tr_.row_tmp, N, d, false);
+        for (index_t l = L - 1; l >= 0; --l) {
+            const auto& W = shape_.layers[std::size_t(l)];
+            const auto& a = tr_.layers[std::size_t(l)];
+            // MLP block.
+            linear_backward(W.down, a.h, dx, tr_.dh, N, F, d, false);
+            tk::swiglu_backward(pol_, a.g, a.u, tr_.dh, tr_.dg, tr_.du, N * F);
+            linear_backward(W.gate, a.xn2, tr_.dg, tr_.dxn, N, d, F, false);
+            linear_backward(W.up, a.xn2, tr_.du, tr_.dxn, N, d, F, true);
+            tk::rmsnorm_backward(pol_, a.xmid, param(W.post_norm), a.r2, tr_.dxn, dx, grad(W.post_norm),
+                                 tr_.row_tmp, N, d, true);
+            // Attention block.
+            linear_backward(W.o, a.o, dx, tr_.dob, N, qd, d, false);
+            tk::attention_backward_scores(pol_, a.att, tr_.dob, a.v, tr_.ds, kbase, pos, N, H, KV, hd, S, scale);
+            tk::attention_backward_q(pol_, tr_.ds, a.k, tr_.dq, kbase, pos, N, H, KV, hd, S);
+            tk::attention_backward_kv(pol_, a.att, tr_.ds, a.q, tr_.dob, tr_.dk, tr_.dv, kbase, pos, N, H, KV, hd, S);
+            tk::rope(pol_, tr_.dq, pos, cos_t, sin_t, N, H, hd, true);
+            tk::rope(pol_, tr_.dk, pos, cos_t, sin_t, N, KV, hd, true);
+            linear_backward(W.q, a.xn1, tr_.dq, tr_.dxn, N, d, qd, false);
+            linear_backward(W.k, a.xn1, tr_.dk, tr_.dxn, N, d, kvd, true);
+            linear_backward(W.v, a.xn1, tr_.dv, tr_.dxn, N, d, kvd, true);
+            tk::rmsnorm_backward(pol_, tr_.res[std::size_t(l)], param(W.input_norm), a.r1, tr_.dxn, dx,
+                                 grad(W.input_norm), tr_.row_tmp, N, d, true);
+        }
+        tk::embed_backward(pol_, raw(train_tok_), dx, grad(shape_.embed), N, d);
+    }
+
     // Host staging -> the policy's memory (grown, never shrunk).
     template <class U>
     static void upload(const std::vector<U>& host, vector<U>& dst) {
@@ -296,6 +500,11 @@ private:
     vector<T> act_;     // inference activations, planned per call
     vector<token_id> tok_;
     vector<index_t> idx_;
+    vector<T> grads_;   // one block, the parameters' layout (allocated by zero_grad/backward)
+    vector<T> train_;   // training activations + backward workspace
+    vector<token_id> train_tok_;
+    vector<index_t> train_idx_;  // [first row of the sequence | position] per row
+    training_block tr_;
     std::vector<index_t> lengths_;
     std::vector<token_id> tok_host_;
     std::vector<index_t> idx_host_;
