@@ -10,10 +10,12 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <span>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include <malloc.h>
@@ -22,6 +24,7 @@
 #include "../core/error.hpp"
 #include "../core/execution.hpp"
 #include "../core/view.hpp"
+#include "bf16_linear.hpp"
 #include "config.hpp"
 #include "layers.hpp"
 #include "lora.hpp"
@@ -44,6 +47,12 @@ inline void keep_heap_pages() {
     (void)done;
 }
 }  // namespace detail
+
+// How prefill/step read the weight matrices (training always reads params()).
+enum class weight_storage {
+    fp32,  // params() as they are
+    bf16,  // a bf16 copy of every matrix: half the bytes per decoded token
+};
 
 template <class T = float>
 class llama {
@@ -216,6 +225,29 @@ public:
         }
         lengths_[std::size_t(dst)] = len;
     }
+
+    // Inference weights. bf16 rounds every matrix of params() (embeddings,
+    // projections, head; norm weights stay fp32) to nearest-even bf16 into a
+    // second block that prefill/step read instead, widening to float in
+    // registers. It is a snapshot: call it again after changing params()
+    // (training, merge_lora, loading). Only for llama<float>.
+    void set_inference_weights(weight_storage s) {
+        if (s == weight_storage::fp32) {
+            wbf16_ = {};
+            bf16_ws_ = {};
+            storage_ = s;
+            return;
+        }
+        require(std::is_same_v<T, float>, "llama::set_inference_weights", "bf16 weights need llama<float>");
+        if constexpr (std::is_same_v<T, float>) {
+            const auto& L = params_.layout();
+            wbf16_.assign(std::size_t(L.total_size()), kernels::bf16_t(0));
+            for (const auto& t : L.tensors())
+                if (!t.is_vector) kernels::round_to_bf16(pol_, params_.data() + t.offset, wbf16_.data() + t.offset, t.size());
+        }
+        storage_ = s;
+    }
+    weight_storage inference_weights() const noexcept { return storage_; }
 
     // Appends tokens[r] to slot slots[r] (rows of different lengths in one
     // batch); logits row r receives the logits after the last new token.
@@ -523,9 +555,16 @@ private:
           *v = take(N * kvd), *g = take(N * F), *u = take(N * F), *xl = take(R * d), *lg = take(R * V);
         {
             const T* E = params_.ptr(shape_->embed);
+            const kernels::bf16_t* Eb = bf16_ptr(shape_->embed);
             index_t n = 0;
             for (index_t r = 0; r < R; ++r)
-                for (token_id t : rows[std::size_t(r)]) std::copy_n(E + index_t(t) * d, d, x + d * n++);
+                for (token_id t : rows[std::size_t(r)]) {
+                    T* xr = x + d * n++;
+                    if (Eb)
+                        for (index_t j = 0; j < d; ++j) xr[j] = T(io::bf16_to_float(Eb[index_t(t) * d + j]));
+                    else
+                        std::copy_n(E + index_t(t) * d, d, xr);
+                }
         }
         const index_t* pslot = inf_slot_.data();
         const index_t* ppos = inf_pos_.data();
@@ -536,9 +575,7 @@ private:
             const auto& W = shape_->layers[std::size_t(l)];
             kernels::rmsnorm_forward(pol_, x, params_.ptr(W.input_norm), xn, static_cast<T*>(nullptr), N, d,
                                      T(cfg_.norm_eps));
-            linear_fwd(W.q, xn, q, N, d, qd, false);
-            linear_fwd(W.k, xn, k, N, d, kvd, false);
-            linear_fwd(W.v, xn, v, N, d, kvd, false);
+            infer_linears<3>(xn, N, d, {{{W.q, q, qd, false}, {W.k, k, kvd, false}, {W.v, v, kvd, false}}});
             T* kc = kcache_.data();
             T* vc = vcache_.data();
             kernels::for_rows(pol_, N, 4 * (qd + kvd), [=](index_t n) {
@@ -578,27 +615,58 @@ private:
                 LETHE_SIMD
                 for (index_t c = 0; c < hd; ++c) oi[c] *= inv;
             });
-            linear_fwd_accumulate_infer(W.o, o, x, N, qd, d);
+            infer_linears<1>(o, N, qd, {{{W.o, x, d, true}}});
             kernels::rmsnorm_forward(pol_, x, params_.ptr(W.post_norm), xn, static_cast<T*>(nullptr), N, d,
                                      T(cfg_.norm_eps));
-            linear_fwd(W.gate, xn, g, N, d, F, false);
-            linear_fwd(W.up, xn, u, N, d, F, false);
+            infer_linears<2>(xn, N, d, {{{W.gate, g, F, false}, {W.up, u, F, false}}});
             kernels::swiglu_forward(pol_, g, u, g, N, F);
-            linear_fwd_accumulate_infer(W.down, g, x, N, F, d);
+            infer_linears<1>(g, N, F, {{{W.down, x, d, true}}});
         }
         // Logits only at each row's last position.
         for (index_t r = 0; r < R; ++r) std::copy_n(x + last_row_[std::size_t(r)] * d, d, xl + r * d);
         kernels::rmsnorm_forward(pol_, xl, params_.ptr(shape_->final_norm), xl, static_cast<T*>(nullptr), R, d,
                                  T(cfg_.norm_eps));
-        kernels::linear_forward(pol_, xl, params_.ptr(shape_->lm_head), lg, R, d, V);
+        infer_linears<1>(xl, R, d, {{{shape_->lm_head, lg, V, false}}}, false);
         for (index_t r = 0; r < R; ++r)
             for (index_t j = 0; j < V; ++j) logits(r, j) = static_cast<float>(lg[r * V + j]);
         for (index_t r = 0; r < R; ++r) lengths_[std::size_t(slots[std::size_t(r)])] += index_t(rows[std::size_t(r)].size());
     }
 
-    void linear_fwd_accumulate_infer(index_t t, const T* x, T* y, index_t n, index_t in, index_t out) {
-        kernels::linear_forward(pol_, x, params_.ptr(t), y, n, in, out, true);
-        if (lora_ && !lora_->merged) lora_->forward(pol_, t, x, y, n, false, 0);
+    // One inference linear layer's output: y[n, out] (=|+=) x W[tensor]^T.
+    struct infer_output {
+        index_t tensor;
+        T* y;
+        index_t out;
+        bool accumulate;
+    };
+    // Outputs that share the input x[n, in] (q|k|v, gate|up): from params()
+    // or, with bf16 weights, from the bf16 copy in one parallel region;
+    // unmerged LoRA adapters are added in fp32 when `adapters`.
+    template <std::size_t K>
+    void infer_linears(const T* x, index_t n, index_t in, const std::array<infer_output, K>& outs,
+                       bool adapters = true) {
+        bool done = false;
+        if constexpr (std::is_same_v<T, float>) {
+            if (storage_ == weight_storage::bf16) {
+                std::array<kernels::bf16_output, K> b{};
+                for (std::size_t i = 0; i < K; ++i)
+                    b[i] = kernels::bf16_output{bf16_ptr(outs[i].tensor), outs[i].y, outs[i].out, outs[i].accumulate};
+                if (n <= kernels::small_batch_rows)
+                    kernels::bf16_gemv(pol_, x, n, in, b);
+                else
+                    for (const auto& o : b) kernels::bf16_gemm(pol_, x, n, in, o, bf16_ws_);
+                done = true;
+            }
+        }
+        if (!done)
+            for (const auto& o : outs)
+                kernels::linear_forward(pol_, x, params_.ptr(o.tensor), o.y, n, in, o.out, o.accumulate);
+        if (adapters && lora_ && !lora_->merged)
+            for (const auto& o : outs) lora_->forward(pol_, o.tensor, x, o.y, n, false, 0);
+    }
+    // The bf16 copy of a tensor, or nullptr while inference reads fp32.
+    const kernels::bf16_t* bf16_ptr(index_t tensor) const noexcept {
+        return storage_ == weight_storage::bf16 ? wbf16_.data() + params_.layout()[tensor].offset : nullptr;
     }
 
     llama_config cfg_;
@@ -615,6 +683,10 @@ private:
     workspace ws_;
     std::vector<T> norm_sink_;
     std::vector<token_id> tokens_;
+
+    weight_storage storage_ = weight_storage::fp32;
+    std::vector<kernels::bf16_t> wbf16_;  // bf16 copy of params() (layout offsets) when storage_ is bf16
+    std::vector<float> bf16_ws_;          // widened weight rows for bf16 prefill
 
     std::vector<T> kcache_, vcache_, inf_ws_;
     std::vector<index_t> lengths_, inf_slot_, inf_pos_, last_row_;
