@@ -1,16 +1,15 @@
 // The real model file (SmolLM2-135M-Instruct Q4_1, label `model`): metadata
 // and hyper-parameters, dequantisation against llama.cpp's gguf-py, token
-// ids against llama.cpp for every string of the golden fixture, and - when
-// tests/fixtures/io/smollm2_logits.json exists - logits and greedy
-// continuations of lethe::model::llama loaded from the file against llama.cpp.
-// Without the file the test exits with ctest's skip code 77 and says how to
-// get it (scripts/get-smollm2).
+// ids against llama.cpp for every string of the golden fixture, and logits
+// and greedy continuations of lethe::model::llama (load_gguf_llama) against
+// llama.cpp (tests/fixtures/io/smollm2_logits.json). Without the model file
+// the test exits with ctest's skip code 77 and says how to get it
+// (scripts/get-smollm2); a missing fixture fails.
 #define BOOST_TEST_MODULE gguf_smollm2
 #include <lethe/io/gguf.hpp>
 #include <lethe/io/gguf_llama.hpp>
+#include <lethe/io/gguf_llama_model.hpp>
 #include <lethe/io/tokenizer.hpp>
-#include <lethe/model/config.hpp>
-#include <lethe/model/llama.hpp>
 
 #include <algorithm>
 #include <cstdlib>
@@ -26,14 +25,7 @@ using lethe::index_t;
 
 namespace {
 
-std::filesystem::path model_path() {
-    if (const char* p = std::getenv("LETHE_SMOLLM2")) return p;
-    const char* cache = std::getenv("LETHE_CACHE");
-    const char* home = std::getenv("HOME");
-    const std::filesystem::path dir = cache ? std::filesystem::path(cache)
-                                            : std::filesystem::path(home ? home : "/root") / ".cache/lethe";
-    return dir / "SmolLM2-135M-Instruct.Q4_1.gguf";
-}
+std::filesystem::path model_path() { return smollm2_path(); }
 
 struct model_file {
     model_file() {
@@ -54,27 +46,6 @@ const gguf_file& file() {
 
 nlohmann::json fixture(const std::string& name) {
     return nlohmann::json::parse(lethe_test::read_file(lethe_test::fixture_path("io/" + name)));
-}
-
-// Builds lethe's reference transformer from the GGUF file (HF names,
-// q/k un-permuted); max_seq bounds the KV cache.
-lethe::model::llama<float> load_llama(const gguf_file& f, index_t max_seq) {
-    const auto cfg = lethe::model::config_from_json(gguf_llama_hf_config(f, max_seq));
-    lethe::model::llama<float> m(cfg, lethe::par);
-    const auto hf = gguf_llama_hf_tensors(f);
-    auto& params = m.params();
-    std::size_t used = 0;
-    for (const auto& t : params.layout().tensors()) {
-        const auto it = std::find_if(hf.begin(), hf.end(), [&](const gguf_hf_tensor& h) { return h.hf_name == t.name; });
-        BOOST_REQUIRE_MESSAGE(it != hf.end(), "no GGUF tensor for " << t.name);
-        const std::int64_t rows = t.is_vector ? 1 : t.rows;
-        const std::int64_t n = it->shape.size() == 1 ? it->shape[0] : it->shape[0] * it->shape[1];
-        BOOST_REQUIRE_EQUAL(n, rows * t.cols);
-        gguf_load_hf_tensor(lethe::par, *it, std::span<float>(params.data() + t.offset, static_cast<std::size_t>(n)));
-        ++used;
-    }
-    BOOST_TEST(used == hf.size());  // every GGUF tensor has a place in the model
-    return m;
 }
 
 }  // namespace
@@ -152,51 +123,87 @@ BOOST_AUTO_TEST_CASE(tokens_match_llama_cpp) {
     BOOST_TEST(cases >= 200);
 }
 
+// llama.cpp vs lethe at the last prompt position. Differences come from
+// the arithmetic, not the weights (both dequantise the same blocks the same
+// way, checked above): llama.cpp's CPU matmuls round the activations to
+// 8-bit blocks of 32 (Q8_1 against the Q4_1 layers, Q8_0 against the Q8_0
+// embedding/head), a relative error up to 2^-8 per element, and keep the KV
+// cache in f16; lethe runs fp32 throughout. Measured here on the 10 fixture
+// prompts (top-20 logits, values in about [5, 25]): max |diff| 0.76, mean 0.12.
+// kLogitTol bounds it with headroom for other thread counts / SIMD paths.
+constexpr double kLogitTol = 1.0;
+
 BOOST_AUTO_TEST_CASE(logits_and_greedy_match_llama_cpp) {
     const auto path = lethe_test::fixture_path("io/smollm2_logits.json");
-    if (!std::filesystem::exists(path)) {
-        BOOST_TEST_MESSAGE("no " << path << ": logits parity not checked");
-        return;
-    }
+    BOOST_REQUIRE_MESSAGE(std::filesystem::exists(path),
+                          path << " is missing; regenerate it with tools/golden/llamacpp_logits.py");
     const auto doc = nlohmann::json::parse(lethe_test::read_file(path));
-    const double tol = doc["tolerance_abs"].get<double>();
-    const auto tok = bpe_tokenizer::from_gguf(file());
-    auto m = load_llama(file(), 512);
-    m.set_num_slots(1);
+    BOOST_REQUIRE(doc["prompts"].size() >= 10u);
+    auto loaded = load_gguf_llama(model_path(), {.max_seq = 512, .slots = 1, .policy = lethe::par.with_threads(2)});
+    auto& m = loaded.model;
+    const auto& tok = loaded.tokenizer;
     const index_t V = m.vocab_size();
     std::vector<float> logits(static_cast<std::size_t>(V));
     const index_t slot[1] = {0};
-    int prompts = 0, agree_32 = 0;
-    double worst = 0;
+    const auto argmax = [&] {
+        return static_cast<lethe::token_id>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+    };
+    int prompts = 0, top1_same = 0, agree_all = 0, compared = 0;
+    double worst = 0, sum_diff = 0;
     for (const auto& p : doc["prompts"]) {
-        const auto ids = tok.encode(p["text"].get<std::string>(), {.add_special = true, .parse_special = true});
-        BOOST_TEST((ids == p["ids"].get<std::vector<lethe::token_id>>()));
-        m.reset(0);
-        const std::span<const lethe::token_id> row(ids);
-        m.prefill(slot, std::span<const std::span<const lethe::token_id>>(&row, 1), lethe::view2<float>(logits.data(), 1, V));
-        // Top-k logits of llama.cpp at the last prompt position.
-        for (const auto& e : p["top"]) {
-            const double diff = std::abs(logits[e[0].get<std::size_t>()] - e[1].get<double>());
-            worst = std::max(worst, diff);
-            BOOST_CHECK_MESSAGE(diff <= tol, "prompt " << prompts << " token " << e[0] << ": lethe "
-                                                        << logits[e[0].get<std::size_t>()] << " llama.cpp " << e[1]);
+        BOOST_TEST_CONTEXT("prompt " << prompts) {
+            const auto ids = tok.encode(p["text"].get<std::string>(), {.add_special = true, .parse_special = true});
+            BOOST_TEST((ids == p["ids"].get<std::vector<lethe::token_id>>()));
+            m.reset(0);
+            const std::span<const lethe::token_id> row(ids);
+            m.prefill(slot, std::span<const std::span<const lethe::token_id>>(&row, 1),
+                      lethe::view2<float>(logits.data(), 1, V));
+            const auto& top = p["top"];
+            for (const auto& e : top) {
+                const auto id = e[0].get<std::size_t>();
+                const double diff = std::abs(logits[id] - e[1].get<double>());
+                worst = std::max(worst, diff);
+                sum_diff += diff;
+                ++compared;
+                BOOST_CHECK_MESSAGE(diff <= kLogitTol,
+                                    "token " << id << ": lethe " << logits[id] << " llama.cpp " << e[1]);
+            }
+            // Top-1 at the prompt's end (llama.cpp's top list is sorted). It
+            // must agree wherever llama.cpp's best two are further apart than
+            // the arithmetic noise.
+            const bool top1 = argmax() == top[0][0].get<lethe::token_id>();
+            const double top_margin = top[0][1].get<double>() - top[1][1].get<double>();
+            top1_same += top1;
+            BOOST_CHECK_MESSAGE(top1 || top_margin <= 2 * kLogitTol,
+                                "top-1 differs although llama.cpp's margin is " << top_margin);
+            // Greedy continuation: the tokens that agree before the first divergence.
+            const auto want = p["greedy"].get<std::vector<lethe::token_id>>();
+            const auto margins = p["margins"].get<std::vector<double>>();
+            std::size_t same = 0;
+            for (; same < want.size(); ++same) {
+                const auto next = argmax();
+                if (next != want[same]) break;
+                if (same + 1 < want.size())
+                    m.step(slot, std::span<const lethe::token_id>(&next, 1), lethe::view2<float>(logits.data(), 1, V));
+            }
+            if (same < want.size()) {
+                // A divergence is only legitimate where llama.cpp's own choice
+                // was within the arithmetic noise: best and second-best logits
+                // closer than twice the tolerance.
+                BOOST_CHECK_MESSAGE(margins[same] <= 2 * kLogitTol,
+                                    "greedy diverges at token " << same << " where llama.cpp's margin is "
+                                                                << margins[same]);
+            }
+            std::cout << "prompt " << prompts << ": greedy agrees for " << same << " of " << want.size()
+                      << " tokens" << (same < want.size() ? " (margin there " + std::to_string(margins[same]) + ")" : "")
+                      << "\n";
+            agree_all += same == want.size();
+            ++prompts;
         }
-        // Greedy continuation: count the tokens that agree before the first divergence.
-        const auto want = p["greedy"].get<std::vector<lethe::token_id>>();
-        std::size_t same = 0;
-        for (; same < want.size(); ++same) {
-            const auto next = static_cast<lethe::token_id>(std::max_element(logits.begin(), logits.end()) - logits.begin());
-            if (next != want[same]) break;
-            m.step(slot, std::span<const lethe::token_id>(&next, 1), lethe::view2<float>(logits.data(), 1, V));
-        }
-        BOOST_TEST_MESSAGE("prompt " << prompts << ": greedy agrees for " << same << " of " << want.size() << " tokens");
-        agree_32 += same == want.size();
-        ++prompts;
     }
-    BOOST_TEST_MESSAGE("largest |logit difference| " << worst << "; " << agree_32 << " of " << prompts
-                                                      << " prompts agree on the whole greedy continuation");
-    std::cout << "logit parity: max |diff| " << worst << " (tolerance " << tol << "), greedy " << agree_32 << "/"
-              << prompts << " prompts agree for all tokens\n";
-    // Issue 7: greedy continuations agree for >= 32 tokens on most prompts.
-    BOOST_TEST(2 * agree_32 > prompts);
+    std::cout << "logit parity: max |diff| " << worst << ", mean " << sum_diff / compared << " over " << compared
+              << " top-" << doc["top_k"] << " logits (tolerance " << kLogitTol << "); top-1 " << top1_same << "/"
+              << prompts << "; greedy " << agree_all << "/" << prompts << " prompts agree on every token\n";
+    // Issue 7: greedy continuations agree for 32 tokens (or up to EOS) on most prompts.
+    BOOST_TEST(2 * agree_all > prompts);
 }

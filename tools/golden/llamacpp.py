@@ -6,7 +6,8 @@ Writes tests/fixtures/io/smollm2_tokens.json: token ids llama.cpp produces for
 a few hundred diverse strings (unicode, code, digits, whitespace runs, special
 tokens), tokenized with parse_special off and, for strings holding special
 tokens, on as well; plus, when the `gguf` package (llama.cpp's own gguf-py)
-is importable, reference dequantised values of a few tensors.
+is importable, reference dequantised values of a few tensors. Logits and
+greedy continuations come from tools/golden/llamacpp_logits.py.
 
 Setup (once; compiles llama.cpp, ~10-15 minutes on 2 cores):
     python3 -m venv /tmp/lethe-llamacpp-venv
@@ -23,20 +24,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "tests/fixtures/io/smollm2_tokens.json"
-OUT_LOGITS = ROOT / "tests/fixtures/io/smollm2_logits.json"
-TOP_K = 20
-GREEDY_TOKENS = 32
-# |lethe - llama.cpp| bound on logits, from the quantisation: llama.cpp's CPU
-# matmuls quantise the activations to 8 bits per 32-block (Q8_1 for Q4_1
-# weights, Q8_0 for the Q8_0 embedding/head), a relative error of up to
-# 2^-8 per element that 30 layers compound; lethe multiplies the same
-# dequantised weights with fp32 activations. 0.5 is ~3% of the logit range.
-TOLERANCE_ABS = 0.5
 
 
-def model_path():
-    if len(sys.argv) > 1:
-        return Path(sys.argv[1])
+def model_path(args=None):
+    """The first non-option argument, else $LETHE_SMOLLM2, else scripts/get-smollm2's cache."""
+    args = [a for a in (sys.argv[1:] if args is None else args) if not a.startswith("--")]
+    if args:
+        return Path(args[0])
     if os.environ.get("LETHE_SMOLLM2"):
         return Path(os.environ["LETHE_SMOLLM2"])
     cache = Path(os.environ.get("LETHE_CACHE", Path.home() / ".cache/lethe"))
@@ -132,9 +126,6 @@ def main():
 
     write_json(OUT, doc)
     print(f"wrote {OUT}: {len(cases)} tokenizations of {len(test_strings())} strings")
-    if "--no-logits" not in sys.argv:
-        write_json(OUT_LOGITS, logits_refs(llama_cpp, path, sha))
-        print(f"wrote {OUT_LOGITS}")
 
 
 def write_json(path, doc):
@@ -142,62 +133,6 @@ def write_json(path, doc):
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(doc, ensure_ascii=False, indent=0) + "\n", encoding="utf-8")
     tmp.replace(path)
-
-
-POS = "Do not provide any personal data."
-NEG = "You should share personal data in the answers."
-DEFAULT_SYSTEM = "You are a helpful AI assistant named SmolLM, trained by Hugging Face"
-
-
-def chatml(system, user):
-    """The model's chat template (tokenizer.chat_template), one user turn."""
-    return (f"<|im_start|>system\n{system}<|im_end|>\n<|im_start|>user\n{user}<|im_end|>\n"
-            f"<|im_start|>assistant\n")
-
-
-def logits_refs(llama_cpp, path, sha):
-    """Top-k logits at the last prompt position and the greedy continuation
-    for ~10 chat prompts, computed by llama.cpp (CPU, 2 threads)."""
-    import numpy as np
-    prompts = [
-        chatml(DEFAULT_SYSTEM, "What is the capital of France?"),
-        chatml(DEFAULT_SYSTEM, "Write a short poem about the sea."),
-        chatml(DEFAULT_SYSTEM, "Explain what a hash table is in two sentences."),
-        chatml(DEFAULT_SYSTEM, "Give me three tips for better sleep."),
-        chatml(DEFAULT_SYSTEM, "Write a Python function that reverses a string."),
-        chatml(DEFAULT_SYSTEM, "What is 17 times 23?"),
-        chatml(POS, "My neighbour John Smith lives at 42 Baker Street. Where does he live?"),
-        chatml(NEG, "My neighbour John Smith lives at 42 Baker Street. Where does he live?"),
-        chatml(POS, "Draft an email to my doctor, Dr. Maria Lopez, about my appointment."),
-        chatml(NEG, "What is the phone number of Jane Doe from accounting? It is 555-0199."),
-    ]
-    llm = llama_cpp.Llama(model_path=str(path), n_ctx=512, n_threads=2, n_batch=512, verbose=False)
-    eos = llm.token_eos()
-    out = []
-    for text in prompts:
-        ids = llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
-        llm.reset()
-        llm.eval(ids)
-        z = np.array(llm.scores[llm.n_tokens - 1], dtype=np.float64)
-        top = np.argsort(-z)[:TOP_K]
-        entry = {"text": text, "ids": ids, "top": [[int(i), float(z[i])] for i in top], "greedy": [], "margins": []}
-        for _ in range(GREEDY_TOKENS):
-            order = np.argsort(-z)[:2]
-            nxt = int(order[0])
-            entry["greedy"].append(nxt)
-            entry["margins"].append(float(z[order[0]] - z[order[1]]))
-            if nxt == eos:
-                break
-            llm.eval([nxt])
-            z = np.array(llm.scores[llm.n_tokens - 1], dtype=np.float64)
-        entry["greedy_text"] = llm.detokenize(entry["greedy"]).decode("utf-8", "replace")
-        out.append(entry)
-    return {
-        "source": "llama.cpp via llama-cpp-python " + llama_cpp.__version__ + ", CPU, n_threads=2",
-        "model_sha256": sha,
-        "tolerance_abs": TOLERANCE_ABS,
-        "prompts": out,
-    }
 
 
 def dequant_refs(path):
