@@ -12,6 +12,8 @@
 #include <xtensor/xarray.hpp>
 #include <xtensor/xtensor.hpp>
 
+#include <algorithm>
+#include <bit>
 #include <limits>
 
 #include "lethe_test.hpp"
@@ -159,6 +161,92 @@ BOOST_AUTO_TEST_CASE(edge_rows) {
     BOOST_CHECK(std::isnan(lse[3]));
     BOOST_CHECK_EQUAL(mx[0], -inf);
     BOOST_CHECK(std::isnan(mx[2]));
+}
+
+namespace {
+double reference_lse(const float* x, index_t n) {
+    double m = -std::numeric_limits<double>::infinity();
+    for (index_t j = 0; j < n; ++j) m = std::max(m, static_cast<double>(x[j]));
+    if (!std::isfinite(m)) return m;
+    double s = 0;
+    for (index_t j = 0; j < n; ++j) s += std::exp(static_cast<double>(x[j]) - m);
+    return m + std::log(s);
+}
+float lse_of(const std::vector<float>& x) {
+    float out = 0;
+    row_logsumexp(seq, make_view(x.data(), 1, static_cast<index_t>(x.size())), make_view(&out, 1));
+    return out;
+}
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(logsumexp_every_length_and_block_path) {
+    // Lengths around the vector width and the 1024-float block of the
+    // pipelined float kernel (one block, several, a remainder, a padded
+    // tail), on N(0, 3) data shifted by -50, 0 and +50, and on a rising
+    // ramp whose max is always in the newest block (every lane rescales at
+    // every block). Tolerance: the exp is within 2e-7 relative
+    // (test_numerics) and each lane sums <= 6144 terms in float through
+    // per-block partials of <= 64 terms, so the sum is within ~1e-6
+    // relative, which is lse's absolute error; on top comes the rounding of
+    // lse itself (half an ulp: 1.9e-6 at lse ~ 60). Measured worst: 3.3e-6
+    // at lse ~ 60.
+    const index_t lengths[] = {1, 3, 7, 8, 9, 15, 17, 100, 1023, 1024, 1025, 1031, 2048, 2049, 3000, 4096, 49152 + 5};
+    double worst = 0;
+    for (index_t n : lengths) {
+        for (float shift : {-50.0f, 0.0f, 50.0f}) {
+            auto x = lethe_test::random_normal<float>(static_cast<std::size_t>(n), static_cast<std::uint32_t>(n), 3.0, shift);
+            const double want = reference_lse(x.data(), n);
+            const float got = lse_of(x);
+            worst = std::max(worst, std::abs(got - want));
+            LETHE_CHECK_CLOSE(got, want, 0.0, 2e-6 + 1e-7 * std::abs(want));  // + float rounding of lse itself
+        }
+        std::vector<float> ramp(static_cast<std::size_t>(n));
+        for (index_t j = 0; j < n; ++j) ramp[static_cast<std::size_t>(j)] = 0.01f * static_cast<float>(j);
+        LETHE_CHECK_CLOSE(lse_of(ramp), reference_lse(ramp.data(), n), 0.0, 2e-6 + 1e-7 * 0.01 * static_cast<double>(n));
+    }
+    BOOST_TEST_MESSAGE("row_logsumexp worst absolute error: " << worst);
+}
+
+BOOST_AUTO_TEST_CASE(logsumexp_edges_in_every_block_position) {
+    const float inf = std::numeric_limits<float>::infinity();
+    const float nan = std::numeric_limits<float>::quiet_NaN();
+    // A NaN whose payload has low bits set, and a negative NaN: the vector
+    // exp builds 2^n from bit patterns, which must not turn them into numbers.
+    const float nan_payload = std::bit_cast<float>(0x7fc00001u);
+    const float nan_negative = std::bit_cast<float>(0xffc00000u);
+    const index_t n = 3000;  // two full blocks (pipelined), then 952 = 119 vectors
+    for (index_t pos : {index_t(0), index_t(5), index_t(1023), index_t(1024), index_t(2047), index_t(2500), n - 1}) {
+        for (float bad : {nan, nan_payload, nan_negative}) {
+            auto x = lethe_test::random_normal<float>(static_cast<std::size_t>(n), 9, 3.0);
+            x[static_cast<std::size_t>(pos)] = bad;
+            BOOST_CHECK_MESSAGE(std::isnan(lse_of(x)), "NaN at " << pos);
+            // The same after -inf everywhere else (the NaN lane shifts by 0).
+            std::fill(x.begin(), x.end(), -inf);
+            x[static_cast<std::size_t>(pos)] = bad;
+            BOOST_CHECK_MESSAGE(std::isnan(lse_of(x)), "NaN among -inf at " << pos);
+        }
+        auto x = lethe_test::random_normal<float>(static_cast<std::size_t>(n), 10, 3.0);
+        x[static_cast<std::size_t>(pos)] = inf;
+        BOOST_CHECK_EQUAL(lse_of(x), inf);
+        x[static_cast<std::size_t>((pos + 1500) % n)] = nan;  // NaN wins over +inf
+        BOOST_CHECK(std::isnan(lse_of(x)));
+        // One finite value among -inf: lse is that value exactly.
+        std::fill(x.begin(), x.end(), -inf);
+        x[static_cast<std::size_t>(pos)] = 2.5f;
+        BOOST_CHECK_EQUAL(lse_of(x), 2.5f);
+    }
+    // Only lane 0 of each vector is finite: the other lanes stay at -inf
+    // through every block and must add nothing.
+    std::vector<float> x(static_cast<std::size_t>(n), -inf);
+    for (index_t j = 0; j < n; j += 16) x[static_cast<std::size_t>(j)] = 1.0f;
+    LETHE_CHECK_CLOSE(lse_of(x), 1.0 + std::log(static_cast<double>((n + 15) / 16)), 0.0, 2e-6);
+    // Entries far below the max (exp underflows to 0) leave lse unchanged.
+    std::fill(x.begin(), x.end(), -1000.0f);
+    x[1500] = 0.0f;
+    BOOST_CHECK_EQUAL(lse_of(x), 0.0f);
+    // All -inf: -inf.
+    std::fill(x.begin(), x.end(), -inf);
+    BOOST_CHECK_EQUAL(lse_of(x), -inf);
 }
 
 BOOST_AUTO_TEST_CASE(transform_elementwise_all_ranks) {
