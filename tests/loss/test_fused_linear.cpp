@@ -17,8 +17,8 @@ using mat = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajo
 struct problem {
     index_t rows = 4, len = 6, d = 7, vocab = 19;
     mat h, w;
-    loss_test::batch<double> tok{4, 6, 19, 77};  // only targets and mask are used
-    problem() {
+    loss_test::batch<double> tok;  // only targets and mask are used
+    explicit problem(index_t v = 19, index_t dim = 7) : d(dim), vocab(v), tok(4, 6, v, 77) {
         const auto hv = lethe_test::random_normal<double>(static_cast<std::size_t>(rows * len * d), 3, 1.0);
         const auto wv = lethe_test::random_normal<double>(static_cast<std::size_t>(vocab * d), 4, 0.7);
         h = Eigen::Map<const mat>(hv.data(), rows * len, d);
@@ -93,6 +93,66 @@ BOOST_AUTO_TEST_CASE(fused_equals_materialised_for_every_family) {
         BOOST_CHECK_LE(rel(dh, rdh), tol);
         BOOST_CHECK_LE(rel(dw, rdw), tol);
     }
+}
+
+BOOST_AUTO_TEST_CASE(vocabulary_tiles_and_row_blocks) {
+    // V = 2500 with a 3-row chunk buffer (7500 values): the sequence losses
+    // run in blocks of 7 token rows (24 = 7 + 7 + 7 + 3) by 3 vocabulary
+    // tiles (848 + 848 + 804), so the online merge of tile log-sum-exps,
+    // the target logit kept across tiles, and dW / dH accumulation over
+    // blocks and tiles all run. Token 9's target logit is made dominant
+    // (logp ~ -1e-9), so its log-prob takes the confident-token formula
+    // with the sum of the other tiles.
+    problem p(2500, 5);
+    const index_t confident = 9;
+    const auto t9 = static_cast<index_t>(p.tok.targets[confident]);
+    p.w.row(t9).setZero();
+    p.w(t9, 0) = 10.0;
+    p.h.row(confident).setZero();
+    p.h(confident, 0) = 3.0;
+    BOOST_REQUIRE(p.tok.mask[confident] == loss::token_kind::completion);
+    const auto tt = loss::make_token_targets(p.tok.targets_view(), p.tok.mask_view());
+    const auto plan = loss::detail::plan_tiles(p.n(), p.vocab, 3 * p.vocab);
+    BOOST_CHECK_EQUAL(plan.rows, 7);
+    BOOST_CHECK_EQUAL(plan.cols, 848);
+    loss::host_fused_linear_workspace<double> fws(p.n(), p.rows, 3, p.vocab);
+    loss::host_loss_workspace<double> lws(p.n(), p.rows);
+    mat dh(p.n(), p.d), dw(p.vocab, p.d), rdh, rdw;
+    auto batch_of = [&](mat& z) {
+        return loss::make_token_batch(make_view(z.data(), p.rows, p.len, p.vocab), p.tok.targets_view(),
+                                      p.tok.mask_view());
+    };
+    constexpr double tol = 1e-12;  // double GEMMs in different blockings, as above
+    for (auto cfg : {loss::preference_config::orpo(0.2), loss::preference_config::simpo(2.0, 0.5)}) {
+        const auto fr = loss::fused_linear_preference(par, loss::eigen_gemm{}, view_of(p.h), view_of(p.w), tt,
+                                                      fws.view(), view_of(dh), view_of(dw), cfg);
+        const double token_logp = fws.view().loss.logp(confident);
+        const double rv = materialised(p, rdh, rdw, [&](mat& z, mat& g) {
+            return loss::preference_loss(seq, batch_of(z), lws.view(), view_of(g), cfg).loss;
+        });
+        LETHE_CHECK_CLOSE(fr.loss, rv, tol, 0.0);
+        BOOST_CHECK_LE(rel(dh, rdh), tol);
+        BOOST_CHECK_LE(rel(dw, rdw), tol);
+        // The confident token's log-prob agrees to rounding of a ~1e-9 value.
+        BOOST_CHECK_LT(token_logp, -1e-12);
+        LETHE_CHECK_CLOSE(token_logp, lws.view().logp(confident), 1e-9, 0.0);
+    }
+    // Bad values still name the token: a NaN in W reaches every token's
+    // row; the first counted one is reported.
+    p.w(1700, 2) = std::numeric_limits<double>::quiet_NaN();
+    const auto m = loss_test::error_of([&] {
+        loss::fused_linear_preference(seq, loss::eigen_gemm{}, view_of(p.h), view_of(p.w), tt, fws.view(), view_of(dh),
+                                      view_of(dw), loss::preference_config::orpo(0.2));
+    });
+    BOOST_CHECK_MESSAGE(m.find("row 0, position 0") != std::string::npos && m.find("non-finite") != std::string::npos, m);
+    p.w(1700, 2) = 0.0;
+    p.tok.targets[13] = static_cast<std::int32_t>(p.vocab);
+    const auto m2 = loss_test::error_of([&] {
+        loss::fused_linear_preference(seq, loss::eigen_gemm{}, view_of(p.h), view_of(p.w), tt, fws.view(), view_of(dh),
+                                      view_of(dw), loss::preference_config::orpo(0.2));
+    });
+    BOOST_CHECK_MESSAGE(m2.find("row 2, position 1") != std::string::npos && m2.find("target id 2500") != std::string::npos,
+                        m2);
 }
 
 BOOST_AUTO_TEST_CASE(orpo_dh_dw_match_finite_differences) {

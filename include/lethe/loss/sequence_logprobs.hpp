@@ -313,38 +313,89 @@ LETHE_HD inline void token_forward(const T* x, index_t vocab, index_t stride, st
     }
 }
 
-// d(j) = -g * (exp(x(j) - lse) - [j = target]); d may be x (in place).
-// g = 0 writes zeros without reading x (padding may hold garbage).
-template <class T>
-LETHE_HD inline void token_backward(const T* x, index_t sx, T* d, index_t sd, index_t vocab, std::int32_t target, T lse,
-                                    T logp, T g) {
-    if (g == T(0) || target < 0 || target >= vocab) {
-        for (index_t j = 0; j < vocab; ++j) d[j * sd] = T(0);
-        return;
+#if LETHE_HAS_VECTOR_EXT
+// Gradient rows of at least this many bytes, written to a buffer other than
+// the logits, go out with streaming stores: a normal store first reads the
+// line it writes (read for ownership), so writing a row the size of the
+// logits would cost one more pass over memory. In place, the line was just
+// read and is in the cache, so normal stores win.
+inline constexpr index_t stream_row_bytes = 16384;
+
+// d[j] = c * exp(x[j] - lse) over a dense float row; streams when d is a
+// separate large row.
+inline void scaled_softmax_row(const float* x, float* d, index_t vocab, float lse, float c) {
+    constexpr index_t L = simd::lanes;
+    const simd::vfloat vl = simd::broadcast(lse), vc = simd::broadcast(c);
+    index_t j = 0;
+    if (d != x && vocab * static_cast<index_t>(sizeof(float)) >= stream_row_bytes) {
+        for (; j < vocab && reinterpret_cast<std::uintptr_t>(d + j) % sizeof(simd::vfloat) != 0; ++j)
+            d[j] = c * exp_fast(x[j] - lse);
+        for (; j + L <= vocab; j += L) simd::stream(d + j, vc * simd::exp_nonpositive(simd::load(x + j) - vl));
+        simd::stream_fence();
+    } else {
+        for (; j + L <= vocab; j += L) simd::store(d + j, vc * simd::exp_nonpositive(simd::load(x + j) - vl));
     }
-    const T c = -g;
+    for (; j < vocab; ++j) d[j] = c * exp_fast(x[j] - lse);
+}
+
+// Zeros over a dense float row (streamed under the same rule).
+inline void zero_row(const float* x, float* d, index_t vocab) {
+    constexpr index_t L = simd::lanes;
+    index_t j = 0;
+    if (d != x && vocab * static_cast<index_t>(sizeof(float)) >= stream_row_bytes) {
+        for (; j < vocab && reinterpret_cast<std::uintptr_t>(d + j) % sizeof(simd::vfloat) != 0; ++j) d[j] = 0.0f;
+        for (; j + L <= vocab; j += L) simd::stream(d + j, simd::broadcast(0.0f));
+        simd::stream_fence();
+    }
+    for (; j < vocab; ++j) d[j] = 0.0f;
+}
+#endif
+
+// One span of a token row's gradient: d(j) = -g * (exp(x(j) - lse) -
+// [j = target]) for j in [0, count), where the span holds the row's columns
+// [c0, c0 + count) and target is relative to c0 (outside [0, count): no
+// column of this span is the target). d may be x (in place). g = 0 writes
+// zeros without reading x (padding may hold garbage).
+template <class T>
+LETHE_HD inline void softmax_grad_span(const T* x, index_t sx, T* d, index_t sd, index_t count, index_t target, T lse,
+                                       T logp, T g) {
+    const bool has_target = target >= 0 && target < count;
 #if LETHE_HAS_VECTOR_EXT
     if constexpr (std::is_same_v<T, float>) {
         // Vector-extension path (see core/simd.hpp: omp simd loops with exp
         // stay scalar under GCC's default -ftrapping-math).
         if (sx == 1 && sd == 1) {
-            constexpr index_t L = simd::lanes;
-            const index_t ev = vocab / L * L;
-            const simd::vfloat vl = simd::broadcast(lse), vc = simd::broadcast(c);
-            for (index_t j = 0; j < ev; j += L) simd::store(d + j, vc * simd::exp_nonpositive(simd::load(x + j) - vl));
-            for (index_t j = ev; j < vocab; ++j) d[j] = c * exp_fast(x[j] - lse);
-            d[target] = c * std::expm1(logp);
+            if (g == 0.0f) {
+                zero_row(x, d, count);
+            } else {
+                scaled_softmax_row(x, d, count, lse, -g);
+                if (has_target) d[target] = -g * std::expm1(logp);
+            }
             return;
         }
     }
 #endif
+    if (g == T(0)) {
+        for (index_t j = 0; j < count; ++j) d[j * sd] = T(0);
+        return;
+    }
+    const T c = -g;
     if (sx == 1 && sd == 1) {
-        for (index_t j = 0; j < vocab; ++j) d[j] = c * exp_fast(static_cast<T>(x[j] - lse));
+        for (index_t j = 0; j < count; ++j) d[j] = c * exp_fast(static_cast<T>(x[j] - lse));
     } else {
-        for (index_t j = 0; j < vocab; ++j) d[j * sd] = c * exp_fast(static_cast<T>(x[j * sx] - lse));
+        for (index_t j = 0; j < count; ++j) d[j * sd] = c * exp_fast(static_cast<T>(x[j * sx] - lse));
     }
     // p_t - 1 = expm1(logp): exact even when p_t is close to 1.
-    d[target * sd] = c * static_cast<T>(std::expm1(logp));
+    if (has_target) d[target * sd] = c * static_cast<T>(std::expm1(logp));
+}
+
+// A whole token row: d(j) = -g * (softmax(x)_j - [j = target]). A target
+// outside the vocabulary (reported elsewhere) gives a zero row.
+template <class T>
+LETHE_HD inline void token_backward(const T* x, index_t sx, T* d, index_t sd, index_t vocab, std::int32_t target, T lse,
+                                    T logp, T g) {
+    const bool valid = target >= 0 && target < vocab;
+    softmax_grad_span(x, sx, d, sd, vocab, static_cast<index_t>(target), lse, logp, valid ? g : T(0));
 }
 
 template <class S>
