@@ -84,12 +84,15 @@ public:
                 " micro-batches before step(), got ", micro_);
         step_stats s;
         s.lr = opt_.schedule.at(adam_.steps());
-        s.grad_norm = clip_grad_norm(model_.policy(), trained_grads(), opt_.max_grad_norm);
-        adam_.update(model_.policy(), trained_params(), trained_grads(), s.lr);
+        // Clipping, AdamW and zeroing the trained gradients in one pass
+        // (the same arithmetic as clip_grad_norm, update, zero_grad).
+        s.grad_norm = grad_norm(model_.policy(), trained_grads());
+        adam_.update_and_zero(model_.policy(), trained_params(), trained_grads(), s.lr,
+                              clip_coefficient<T>(s.grad_norm, opt_.max_grad_norm));
         s.step = adam_.steps();
         s.loss = loss_sum_ / double(micro_);
         s.tokens = tokens_;
-        model_.zero_grad();
+        if (model_.lora()) model_.zero_grad();  // the base gradients too (set_train_base)
         micro_ = 0;
         loss_sum_ = 0.0;
         tokens_ = 0;
