@@ -188,7 +188,9 @@ int main(int argc, char** argv) {
         double cp = 0, cd = 0;
         decode(cpu, prompt, 1, 2, cp, cd);
         const auto cpu_toks = decode(cpu, prompt, 1, tokens, cp, cd);
-        std::printf("  CPU model (llama.hpp), batch 1  %8.1f tokens/s  (thrust OMP / CPU time %.2fx)\n",
+        std::printf("  CPU model (llama.hpp): prefill  %8.1f tokens/s  (thrust OMP / CPU time %.2fx)\n",
+                    double(prompt_len) / cp, p1 / cp);
+        std::printf("  CPU model (llama.hpp): decode   %8.1f tokens/s  (thrust OMP / CPU time %.2fx)\n",
                     double(tokens) / cd, d1 / cd);
         if (cpu_toks != toks1) {
             std::fprintf(stderr, "llama-decode-thrust: the CPU model decoded other tokens\n");
