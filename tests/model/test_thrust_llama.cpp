@@ -46,3 +46,9 @@ BOOST_AUTO_TEST_CASE(omp_training_double_matches_cpu) {
     thrust_llama_cases::training_matches_cpu<double>(make_omp_double, 1e-12, 1e-12);
 }
 BOOST_AUTO_TEST_CASE(omp_training_float_matches_cpu) { thrust_llama_cases::training_matches_cpu<float>(make_omp, tol, 1e-4); }
+// AdamW: the same operations per element in the same order (1e-6 absolute
+// on O(0.1) parameters allows for FMA contraction in optimised builds).
+BOOST_AUTO_TEST_CASE(omp_adamw_matches_cpu) { thrust_llama_cases::adamw_matches_cpu(make_omp, 1e-6); }
+// Six training steps: per-step float differences of ~1e-6 (see above) feed
+// back through the updates; 1e-4 on losses of about 3.6 bounds them.
+BOOST_AUTO_TEST_CASE(omp_training_loop_matches_cpu) { thrust_llama_cases::training_loop_matches_cpu(make_omp, 1e-4); }

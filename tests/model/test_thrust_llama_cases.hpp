@@ -7,8 +7,11 @@
 #pragma once
 
 #include <lethe/guidance.hpp>
+#include <lethe/loss/nll.hpp>
 #include <lethe/model/llama.hpp>
+#include <lethe/model/optim.hpp>
 #include <lethe/model/thrust_llama.hpp>
+#include <lethe/model/thrust_optim.hpp>
 
 #include <algorithm>
 #include <type_traits>
@@ -328,6 +331,121 @@ void training_matches_cpu(Make make, double tol_logits, double tol_grad) {
     BOOST_CHECK(lethe_test::error_of([&] { m.forward(toks, 1, 4); (void)0; }) == "<no error>");
     BOOST_CHECK(lethe_test::error_of([&] { m.forward(some_tokens(25, 1, 37), 1, 25); }).find("exceeds max_position") !=
                 std::string::npos);
+}
+
+
+// AdamW on the model's blocks: three steps with clipping (the norm computed
+// on the device) and weight decay give the CPU optimizer's parameters and
+// moments; the gradients end zeroed.
+template <class Make>
+void adamw_matches_cpu(Make make, double tol) {
+    const auto c = small_config();
+    lm::llama<float> cpu(c);
+    cpu.init_random(9, 0.1);
+    auto m = make(c);
+    using model_t = decltype(m);
+    using policy_t = std::remove_cvref_t<decltype(m.policy())>;
+    m.load_parameters(cpu.params());
+    lm::adamw_options opt;
+    opt.weight_decay = 0.1;
+    lm::adamw<float> host_opt(cpu.params().layout_ptr(), opt);
+    lm::thrust_adamw<policy_t, float> dev_opt(cpu.params().layout(), opt, m.policy());
+    lm::named_tensors<float> grads(cpu.params().layout_ptr());
+    typename model_t::template vector<float> dev_grads(grads.storage().size());
+    for (int step = 0; step < 3; ++step) {
+        const auto g = lethe_test::random_normal<float>(grads.storage().size(), 50 + step, 0.3);
+        grads.storage() = g;
+        thrust::copy(g.begin(), g.end(), dev_grads.begin());
+        const double host_norm = lm::grad_norm(lethe::seq, grads);
+        const double dev_norm = lm::thrust_grad_norm(m.policy(), dev_grads);
+        // Both sum ~10^4 squares in double, in different orders: 1e-12.
+        LETHE_CHECK_CLOSE(dev_norm, host_norm, 1e-12, 0.0);
+        const float scale = lm::clip_coefficient<float>(host_norm, 5.0);
+        BOOST_CHECK_LT(scale, 1.0f);  // clipping is active
+        host_opt.update_and_zero(lethe::seq, cpu.params(), grads, 1e-2 * (step + 1), scale);
+        dev_opt.update(m.parameter_block(), dev_grads, 1e-2 * (step + 1), scale, true);
+    }
+    lm::named_tensors<float> back(cpu.params().layout_ptr());
+    m.store_parameters(back);
+    double worst = 0;
+    for (index_t i = 0; i < back.size(); ++i)
+        worst = std::max(worst, double(std::abs(back.data()[i] - cpu.params().data()[i])));
+    BOOST_TEST_MESSAGE("adamw: max |thrust - cpu| parameter after 3 steps = " << worst);
+    BOOST_CHECK_MESSAGE(worst <= tol, "adamw: max |thrust - cpu| parameter = " << worst);
+    std::vector<float> mom(dev_opt.second_moment().size());
+    thrust::copy(dev_opt.second_moment().begin(), dev_opt.second_moment().end(), mom.begin());
+    double worst_v = 0;
+    for (std::size_t i = 0; i < mom.size(); ++i)
+        worst_v = std::max(worst_v, double(std::abs(mom[i] - host_opt.second_moment().data()[i])));
+    BOOST_CHECK_MESSAGE(worst_v <= tol, "adamw: max |thrust - cpu| second moment = " << worst_v);
+    std::vector<float> g_after(dev_grads.size());
+    thrust::copy(dev_grads.begin(), dev_grads.end(), g_after.begin());
+    BOOST_CHECK(std::all_of(g_after.begin(), g_after.end(), [](float x) { return x == 0.0f; }));
+    BOOST_CHECK_EQUAL(dev_opt.steps(), 3);
+}
+
+
+// Training on the device end to end: forward, loss::nll on the model's
+// logits (the loss layer's thrust path), backward, clipping with the device
+// norm, AdamW on the device blocks. Six steps follow the CPU model doing the
+// same with its own optimizer step for step, and the loss falls.
+template <class Make>
+void training_loop_matches_cpu(Make make, double tol) {
+    const auto c = small_config();
+    lm::llama<float> cpu(c);
+    cpu.init_random(10, 0.1);
+    auto m = make(c);
+    using model_t = decltype(m);
+    using policy_t = std::remove_cvref_t<decltype(m.policy())>;
+    using space = typename model_t::space;
+    m.load_parameters(cpu.params());
+    const index_t B = 2, S = 12, N = B * S, V = c.vocab;
+    // Two periodic sequences: easy to learn, so six steps lower the loss.
+    std::vector<token_id> toks(static_cast<std::size_t>(N));
+    std::vector<std::int32_t> targets(static_cast<std::size_t>(N));
+    for (index_t b = 0; b < B; ++b)
+        for (index_t t = 0; t < S; ++t) {
+            toks[std::size_t(b * S + t)] = token_id((3 + 5 * b + 2 * (t % 4)) % V);
+            targets[std::size_t(b * S + t)] = std::int32_t((3 + 5 * b + 2 * ((t + 1) % 4)) % V);
+        }
+    std::vector<std::uint8_t> mask(static_cast<std::size_t>(N), 1);
+    std::vector<float> dl(static_cast<std::size_t>(N * V));
+    typename model_t::template vector<std::int32_t> d_targets(targets.begin(), targets.end());
+    typename model_t::template vector<std::uint8_t> d_mask(mask.begin(), mask.end());
+    typename model_t::template vector<float> d_dl(dl.size());
+    const lethe::strided_view<const std::int32_t, 1, space> tv(thrust::raw_pointer_cast(d_targets.data()), N);
+    const lethe::strided_view<const std::uint8_t, 1, space> mv(thrust::raw_pointer_cast(d_mask.data()), N);
+    const lethe::strided_view<float, 2, space> dv(thrust::raw_pointer_cast(d_dl.data()), N, V);
+
+    lm::adamw_options opt;
+    lm::adamw<float> host_opt(cpu.params().layout_ptr(), opt);
+    lm::thrust_adamw<policy_t, float> dev_opt(cpu.params().layout(), opt, m.policy());
+    m.zero_grad();
+    cpu.zero_grad();
+    std::vector<double> losses;
+    double worst = 0;
+    for (int step = 0; step < 6; ++step) {
+        const auto lc = cpu.forward(toks, B, S);
+        const auto rc = lethe::loss::nll(lethe::seq, lethe::view2<const float>(lc), lethe::make_view(static_cast<const std::int32_t*>(targets.data()), N),
+                                         lethe::make_view(static_cast<const std::uint8_t*>(mask.data()), N),
+                                         lethe::make_view(dl.data(), N, V));
+        cpu.backward(lethe::view2<const float>(dl.data(), N, V));
+        const float hc = lm::clip_coefficient<float>(lm::grad_norm(lethe::seq, cpu.grads()), 1.0);
+        host_opt.update_and_zero(lethe::seq, cpu.params(), cpu.grads(), 1e-2, hc);
+
+        const auto lg = m.forward(toks, B, S);
+        const auto rd = lethe::loss::nll(m.policy(), lethe::strided_view<const float, 2, space>(lg), tv, mv, dv);
+        m.backward(lethe::strided_view<const float, 2, space>(dv));
+        const float dc = lm::clip_coefficient<float>(lm::thrust_grad_norm(m.policy(), m.gradient_block()), 1.0);
+        dev_opt.update(m.parameter_block(), m.gradient_block(), 1e-2, dc, true);
+
+        losses.push_back(rd.loss);
+        worst = std::max(worst, double(std::abs(rd.loss - rc.loss)));
+    }
+    BOOST_TEST_MESSAGE("training loop: loss " << losses.front() << " -> " << losses.back()
+                                              << ", max |thrust - cpu| loss = " << worst);
+    BOOST_CHECK_MESSAGE(worst <= tol, "training loop: max |thrust - cpu| loss = " << worst);
+    BOOST_CHECK_LT(losses.back(), 0.8 * losses.front());
 }
 
 }  // namespace thrust_llama_cases
