@@ -6,6 +6,7 @@
 // file is present) next to the pre-tokenizer alone and a byte scan.
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -14,6 +15,8 @@
 #include <vector>
 
 #include <lethe/io/gguf.hpp>
+#include <lethe/io/gguf_llama.hpp>
+#include <lethe/io/gguf_matvec.hpp>
 #include <lethe/io/tokenizer.hpp>
 
 #include "bench_support.hpp"
@@ -91,20 +94,121 @@ LETHE_DEQUANT_BENCH(q4_k)
 LETHE_DEQUANT_BENCH(q6_k)
 LETHE_DEQUANT_BENCH(f16)
 
-// ---- tokenizer ------------------------------------------------------------------
+// ---- decode-step products -------------------------------------------------------
+// Every matrix-vector product of one SmolLM2-135M decode step (30 layers of
+// q, k, v, o [576|192 x 576], gate, up [1536 x 576], down [576 x 1536], then
+// the tied 49152 x 576 head): fp32 weights as lethe's model holds them (dot
+// per row, the model's small-batch path) against quantized_matvec on the
+// blocks as the file stores them (Q4_1 layers, Q8_0 head). Baseline in the
+// same run: a plain read of the fp32 weights (538 MB, the floor of the fp32
+// step); the quantised step reads 96 MB, so its floor is 5.6x lower.
 
-std::filesystem::path smollm2_path() {
-    if (const char* p = std::getenv("LETHE_SMOLLM2")) return p;
-    const char* cache = std::getenv("LETHE_CACHE");
-    const char* home = std::getenv("HOME");
-    return (cache ? std::filesystem::path(cache) : std::filesystem::path(home ? home : "/root") / ".cache/lethe") /
-           "SmolLM2-135M-Instruct.Q4_1.gguf";
+struct matvec_shape {
+    index_t rows, cols;
+    ggml_type type;
+};
+
+const std::vector<matvec_shape>& smollm2_step_shapes() {
+    static const std::vector<matvec_shape> s = [] {
+        std::vector<matvec_shape> v;
+        for (int l = 0; l < 30; ++l)
+            for (const auto& m : {matvec_shape{576, 576, ggml_type::q4_1}, matvec_shape{192, 576, ggml_type::q4_1},
+                                  matvec_shape{192, 576, ggml_type::q4_1}, matvec_shape{576, 576, ggml_type::q4_1},
+                                  matvec_shape{1536, 576, ggml_type::q4_1}, matvec_shape{1536, 576, ggml_type::q4_1},
+                                  matvec_shape{576, 1536, ggml_type::q4_1}})
+                v.push_back(m);
+        v.push_back({49152, 576, ggml_type::q8_0});
+        return v;
+    }();
+    return s;
 }
+
+index_t step_weights() {
+    index_t n = 0;
+    for (const auto& m : smollm2_step_shapes()) n += m.rows * m.cols;
+    return n;
+}
+
+template <class Policy>
+void decode_step_fp32(benchmark::State& state, Policy pol) {
+    const index_t n = step_weights();
+    auto w = lethe_bench::make_buffer<float>(0);
+    w.reset(static_cast<float*>(std::aligned_alloc(64, static_cast<std::size_t>(n) * 4)));
+    std::fill_n(w.get(), n, 0.01f);
+    const auto x = lethe_bench::make_buffer<float>(49152, 1.0f);
+    auto y = lethe_bench::make_buffer<float>(49152);
+    for (auto _ : state) {
+        const float* p = w.get();
+        for (const auto& m : smollm2_step_shapes()) {
+            const float* xs = x.get();
+            float* ys = y.get();
+            const index_t cols = m.cols;
+            pol.parallel_for(m.rows, [=](index_t r) {
+                float s = 0.0f;
+                LETHE_SIMD_REDUCTION(+ : s)
+                for (index_t i = 0; i < cols; ++i) s += p[r * cols + i] * xs[i];
+                ys[r] = s;
+            });
+            p += m.rows * m.cols;
+        }
+        benchmark::DoNotOptimize(y.get());
+        benchmark::ClobberMemory();
+    }
+    state.SetBytesProcessed(state.iterations() * n * 4);
+    state.counters["threads"] = pol.threads();
+}
+
+template <class Policy>
+void decode_step_quantized(benchmark::State& state, Policy pol) {
+    std::vector<std::vector<unsigned char>> blocks;
+    index_t bytes = 0;
+    for (const auto& m : smollm2_step_shapes()) {
+        blocks.emplace_back(static_cast<std::size_t>(m.rows * ggml_row_bytes(m.type, m.cols)), 0x55);
+        bytes += static_cast<index_t>(blocks.back().size());
+    }
+    const auto x = lethe_bench::make_buffer<float>(49152, 1.0f);
+    auto y = lethe_bench::make_buffer<float>(49152);
+    std::vector<float> xsum(static_cast<std::size_t>(lethe::io::quantized_matvec_workspace(1536)));
+    for (auto _ : state) {
+        std::size_t k = 0;
+        for (const auto& m : smollm2_step_shapes()) {
+            const auto& b = blocks[k++];
+            lethe::io::quantized_matvec(pol, m.type, b.data(), static_cast<index_t>(b.size()), m.rows, m.cols, x.get(),
+                                        y.get(), std::span<float>(xsum));
+        }
+        benchmark::DoNotOptimize(y.get());
+        benchmark::ClobberMemory();
+    }
+    state.SetBytesProcessed(state.iterations() * bytes);
+    state.counters["threads"] = pol.threads();
+}
+
+// Baseline: read the fp32 step's 538 MB once (row sums).
+template <class Policy>
+void decode_step_read_fp32(benchmark::State& state, Policy pol) {
+    const index_t n = step_weights(), cols = 576;
+    auto w = lethe_bench::make_buffer<float>(0);
+    w.reset(static_cast<float*>(std::aligned_alloc(64, static_cast<std::size_t>(n) * 4)));
+    std::fill_n(w.get(), n, 0.01f);
+    auto out = lethe_bench::make_buffer<float>(static_cast<std::size_t>(n / cols));
+    for (auto _ : state) benchmark::DoNotOptimize(lethe_bench::plain_read(pol, w.get(), n / cols, cols, out.get()));
+    state.SetBytesProcessed(state.iterations() * n * 4);
+    state.counters["threads"] = pol.threads();
+}
+
+BENCHMARK_CAPTURE(decode_step_read_fp32, baseline_1thread, lethe::par.with_threads(1))->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(decode_step_read_fp32, baseline_2threads, lethe::par.with_threads(2))->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(decode_step_fp32, 1thread, lethe::par.with_threads(1))->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(decode_step_fp32, 2threads, lethe::par.with_threads(2))->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(decode_step_quantized, 1thread, lethe::par.with_threads(1))->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(decode_step_quantized, 2threads, lethe::par.with_threads(2))->UseRealTime()->Unit(benchmark::kMillisecond);
+
+// ---- tokenizer ------------------------------------------------------------------
 
 const lethe::io::bpe_tokenizer* smollm2_tokenizer() {
     static const auto tok = []() -> std::unique_ptr<lethe::io::bpe_tokenizer> {
-        if (!std::filesystem::exists(smollm2_path())) return nullptr;
-        const auto f = lethe::io::gguf_file::open(smollm2_path());
+        if (!std::filesystem::exists(lethe::io::smollm2_path())) return nullptr;
+        const auto f = lethe::io::gguf_file::open(lethe::io::smollm2_path());
         return std::make_unique<lethe::io::bpe_tokenizer>(lethe::io::bpe_tokenizer::from_gguf(f));
     }();
     return tok.get();

@@ -12,6 +12,8 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdlib>
+#include <filesystem>
 #include <span>
 #include <string>
 #include <vector>
@@ -21,6 +23,17 @@
 #include "gguf.hpp"
 
 namespace lethe::io {
+
+// Where scripts/get-smollm2 puts SmolLM2-135M-Instruct.Q4_1.gguf:
+// $LETHE_SMOLLM2 if set, else $LETHE_CACHE (default ~/.cache/lethe)/<file>.
+inline std::filesystem::path smollm2_path() {
+    if (const char* p = std::getenv("LETHE_SMOLLM2")) return p;
+    const char* cache = std::getenv("LETHE_CACHE");
+    const char* home = std::getenv("HOME");
+    const std::filesystem::path dir =
+        cache ? std::filesystem::path(cache) : std::filesystem::path(home ? home : "/root") / ".cache/lethe";
+    return dir / "SmolLM2-135M-Instruct.Q4_1.gguf";
+}
 
 // Hugging Face config.json fields (LlamaConfig) from the GGUF metadata.
 // `max_positions` > 0 overrides max_position_embeddings (the KV-cache length

@@ -14,7 +14,6 @@
 #pragma once
 
 #include <algorithm>
-#include <cstdlib>
 #include <filesystem>
 #include <span>
 #include <string>
@@ -29,17 +28,6 @@
 #include "tokenizer.hpp"
 
 namespace lethe::io {
-
-// Where scripts/get-smollm2 puts SmolLM2-135M-Instruct.Q4_1.gguf:
-// $LETHE_SMOLLM2 if set, else $LETHE_CACHE (default ~/.cache/lethe)/<file>.
-inline std::filesystem::path smollm2_path() {
-    if (const char* p = std::getenv("LETHE_SMOLLM2")) return p;
-    const char* cache = std::getenv("LETHE_CACHE");
-    const char* home = std::getenv("HOME");
-    const std::filesystem::path dir =
-        cache ? std::filesystem::path(cache) : std::filesystem::path(home ? home : "/root") / ".cache/lethe";
-    return dir / "SmolLM2-135M-Instruct.Q4_1.gguf";
-}
 
 struct gguf_llama_options {
     index_t max_seq = 2048;          // KV-cache length per slot (<= 0: the file's context_length)
