@@ -11,6 +11,7 @@
 #include <lethe/model.hpp>
 
 #include <Eigen/Core>
+#include <ctime>
 #include <vector>
 
 namespace {
@@ -53,14 +54,33 @@ lm::llama_config small_config() {
     return c;
 }
 
+// CPU seconds of the whole process (all threads). On a shared machine the
+// wall time includes waiting for a core; proc_cpu_s / (wall * threads) says
+// how much of the run this process actually had.
+double process_cpu_seconds() {
+    timespec t{};
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return double(t.tv_sec) + 1e-9 * double(t.tv_nsec);
+}
+struct process_cpu_counter {
+    double start = process_cpu_seconds();
+    double excluded = 0;  // CPU seconds spent while the timing was paused
+    void report(benchmark::State& state) const {
+        state.counters["proc_cpu_s"] =
+            benchmark::Counter(process_cpu_seconds() - start - excluded, benchmark::Counter::kAvgIterations);
+    }
+};
+
 void eigen_sgemm_baseline(benchmark::State& state) {
     const index_t m = 256, k = 768, n = 2048;
     Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> a =
         Eigen::MatrixXf::Random(m, k), b = Eigen::MatrixXf::Random(n, k), c(m, n);
+    const process_cpu_counter cpu;
     for (auto _ : state) {
         c.noalias() = a * b.transpose();
         benchmark::DoNotOptimize(c.data());
     }
+    cpu.report(state);
     state.counters["GFLOPS"] =
         benchmark::Counter(2.0 * double(m * k * n), benchmark::Counter::kIsIterationInvariantRate,
                            benchmark::Counter::kIs1000);
@@ -82,10 +102,12 @@ void train_step(benchmark::State& state, lm::llama_config cfg, index_t B, index_
     }
     tr.accumulate(tok, tgt, mask, B, T);  // warm-up: plans the activation block
     tr.step();
+    const process_cpu_counter cpu;
     for (auto _ : state) {
         tr.accumulate(tok, tgt, mask, B, T);
         benchmark::DoNotOptimize(tr.step().loss);
     }
+    cpu.report(state);
     // forward + backward = 3x the forward matmul FLOPs (attention excluded).
     const double flops = 3.0 * cfg.forward_flops_per_token() * double(B * T);
     state.counters["GFLOPS"] =
@@ -98,9 +120,12 @@ BENCHMARK_CAPTURE(train_step, gpt2_flops_B4_T64, gpt2_flops_config(), 4, 64)
 BENCHMARK_CAPTURE(train_step, small_B8_T128, small_config(), 8, 128)
     ->Name("model/train_step_small_B8_T128")->Unit(benchmark::kMillisecond)->UseRealTime();
 
-void decode(benchmark::State& state, lm::llama_config cfg, index_t batch) {
+void decode(benchmark::State& state, lm::llama_config cfg, index_t batch,
+            lm::weight_storage storage = lm::weight_storage::fp32) {
     lm::llama<float> m(cfg);
     m.init_random(1);
+    m.set_inference_weights(storage);
+    const double weight_bytes = storage == lm::weight_storage::bf16 ? 2.0 : 4.0;
     m.set_num_slots(batch);
     std::vector<index_t> slots(static_cast<std::size_t>(batch));
     for (index_t i = 0; i < batch; ++i) slots[std::size_t(i)] = i;
@@ -114,18 +139,22 @@ void decode(benchmark::State& state, lm::llama_config cfg, index_t batch) {
     };
     restart();
     std::vector<token_id> next(std::size_t(batch), 2);
+    process_cpu_counter cpu;
     for (auto _ : state) {
         if (m.length(0) >= 256) {  // decode positions 16..256, as a short generation
             state.PauseTiming();
+            const double c0 = process_cpu_seconds();
             restart();
+            cpu.excluded += process_cpu_seconds() - c0;
             state.ResumeTiming();
         }
         m.step(slots, next, lg);
         benchmark::DoNotOptimize(logits.data());
     }
+    cpu.report(state);
     state.counters["tokens/s"] =
         benchmark::Counter(double(batch), benchmark::Counter::kIsIterationInvariantRate);
-    state.counters["weight_GB/s"] = benchmark::Counter(double(cfg.num_parameters()) * 4.0,
+    state.counters["weight_GB/s"] = benchmark::Counter(double(cfg.num_parameters()) * weight_bytes,
                                                        benchmark::Counter::kIsIterationInvariantRate,
                                                        benchmark::Counter::kIs1000);
 }
@@ -133,6 +162,10 @@ BENCHMARK_CAPTURE(decode, llama2c_110m_batch1, llama2c_110m_config(), 1)
     ->Name("model/decode_110m_batch1")->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK_CAPTURE(decode, llama2c_110m_batch2, llama2c_110m_config(), 2)
     ->Name("model/decode_110m_batch2")->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(decode, llama2c_110m_bf16_batch1, llama2c_110m_config(), 1, lm::weight_storage::bf16)
+    ->Name("model/decode_110m_bf16_batch1")->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(decode, llama2c_110m_bf16_batch2, llama2c_110m_config(), 2, lm::weight_storage::bf16)
+    ->Name("model/decode_110m_bf16_batch2")->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK_CAPTURE(decode, small_batch1, small_config(), 1)
     ->Name("model/decode_small_batch1")->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK_CAPTURE(decode, small_batch2, small_config(), 2)

@@ -7,9 +7,18 @@ for the GPT-2-small-FLOPs config at B=4, T=64, and greedy decode tokens/s
 with a KV cache for the 110M config at batch 1 and 2.
 
     OMP_NUM_THREADS=2 /usr/bin/python3 bench/peers/model_torch.py [--threads 2] [--steps 3]
+        [--lethe-bench build/release/bench/lethe_bench]
+
+With --lethe-bench it also runs lethe's model benchmarks (same configs) in
+the same invocation and prints lethe / torch ratios. Besides wall time it
+prints process CPU seconds: on a shared, oversubscribed machine wall time
+measures the queue, CPU time the work.
 """
 import argparse
+import json
 import math
+import os
+import subprocess
 import time
 
 import torch
@@ -84,6 +93,7 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--decode", type=int, default=32)
+    ap.add_argument("--lethe-bench", default=None, help="lethe_bench (or model-only bench) to run for ratios")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     # Training step, GPT-2-small FLOPs config.
@@ -92,9 +102,9 @@ def main():
     opt = torch.optim.AdamW(all_params(p), lr=1e-4)
     tok = torch.randint(0, V, (B, T))
     tgt = torch.randint(0, V, (B, T))
-    times = []
+    times, cpus = [], []
     for s in range(a.steps + 1):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         logits, _ = forward(p, tok, H, KV)
         loss = F.cross_entropy(logits.view(-1, V), tgt.view(-1))
         opt.zero_grad()
@@ -103,11 +113,16 @@ def main():
         opt.step()
         if s > 0:
             times.append(time.perf_counter() - t0)
+            cpus.append(time.process_time() - c0)
     times.sort()
-    print(f"torch {torch.__version__} threads {a.threads}: train step gpt2-flops B4 T64 median {times[len(times)//2]:.3f} s")
+    cpus.sort()
+    torch_step = times[len(times) // 2]
+    print(f"torch {torch.__version__} threads {a.threads}: train step gpt2-flops B4 T64 median {torch_step:.3f} s "
+          f"(process CPU {cpus[len(cpus) // 2]:.3f} s)")
     # Decode, 110M config.
     del p, opt
     p = make_params(32000, d, L, H, KV, FF)
+    torch_decode = {}
     with torch.no_grad():
         for batch in (1, 2):
             _, cache = forward(p, torch.ones(batch, 16, dtype=torch.long), H, KV, cache=[None])
@@ -116,7 +131,27 @@ def main():
             for _ in range(a.decode):
                 logits, cache = forward(p, nxt, H, KV, cache=cache)
             dt = time.perf_counter() - t0
-            print(f"decode 110m batch {batch}: {batch * a.decode / dt:.1f} tokens/s")
+            torch_decode[batch] = batch * a.decode / dt
+            print(f"decode 110m batch {batch}: {torch_decode[batch]:.1f} tokens/s")
+    if a.lethe_bench:
+        compare_with_lethe(a, torch_step, torch_decode)
+
+
+def compare_with_lethe(a, torch_step, torch_decode):
+    env = dict(os.environ, OMP_NUM_THREADS=str(a.threads))
+    out = subprocess.run([a.lethe_bench, "--benchmark_filter=model/(eigen_sgemm|train_step_gpt2|decode_110m)",
+                          "--benchmark_min_time=0.2", "--benchmark_format=json"],
+                         env=env, check=True, capture_output=True, text=True).stdout
+    rows = {b["name"].split("/")[1]: b for b in json.loads(out)["benchmarks"]}
+    step = rows["train_step_gpt2_flops_B4_T64"]
+    lethe_step = step["real_time"] / 1e3  # ms
+    print(f"lethe train step {lethe_step:.3f} s ({step['GFLOPS'] / 1e9:.1f} GFLOPS; same-run Eigen SGEMM "
+          f"{rows['eigen_sgemm_256x768x2048']['GFLOPS'] / 1e9:.1f} GFLOPS): torch / lethe = {torch_step / lethe_step:.2f}")
+    for batch in (1, 2):
+        for name in (f"decode_110m_batch{batch}", f"decode_110m_bf16_batch{batch}"):
+            if name in rows:
+                tps = rows[name]["tokens/s"]
+                print(f"lethe {name} {tps:.1f} tokens/s: lethe / torch = {tps / torch_decode[batch]:.2f}")
 
 
 if __name__ == "__main__":
