@@ -5,8 +5,10 @@
 // body with nvcc for the GPU (CUDA system, cuBLAS), where scripts/gpu-check
 // runs it.
 //
-//   llama-decode-thrust [--config tiny|110m] [--prompt P] [--tokens N]
+//   llama-decode-thrust [--config tiny|110m] [--prompt P] [--tokens N] [--train-steps K]
 //
+// Then K training steps (forward + backward, B = 4, T = 64) with their
+// achieved GFLOPS (3x the forward matmul FLOPs per token).
 // Floor: batch-1 decode reads every weight once per token, so no step can
 // be faster than one pass over the parameter block; the program measures
 // that pass (a copy of the block, read + write, halved) in the same run.
@@ -26,6 +28,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -36,12 +39,13 @@ using lethe::index_t;
 using lethe::token_id;
 
 const char* usage =
-    "usage: llama-decode-thrust [--config tiny|110m] [--prompt P] [--tokens N]\n"
+    "usage: llama-decode-thrust [--config tiny|110m] [--prompt P] [--tokens N] [--train-steps K]\n"
     "  Random-weight Llama on thrust memory (OpenMP system with the host GEMM, or CUDA\n"
     "  with cuBLAS when built from the .cu): prefill a P-token prompt, then greedy-decode\n"
     "  N tokens at batch 1 and at batch 2 (the CFG case). Prints tokens/s next to the\n"
     "  time one read of the weights takes (the batch-1 floor), measured in the same run.\n"
-    "  Defaults: --config 110m --prompt 32 --tokens 32\n";
+    "  Then K training steps (forward + backward, batch 4 x 64 tokens) with GFLOPS.\n"
+    "  Defaults: --config 110m --prompt 32 --tokens 32 --train-steps 2 (0 skips training)\n";
 
 [[noreturn]] void die(const std::string& msg) {
     std::fprintf(stderr, "llama-decode-thrust: %s\n%s", msg.c_str(), usage);
@@ -107,11 +111,27 @@ std::vector<token_id> decode(M& m, const std::vector<token_id>& prompt, index_t 
     return out;
 }
 
+// Seconds per training step (forward + backward) over `steps` steps after
+// one warm-up; d(loss)/d(logits) is a fixed small block (the loss itself
+// is the loss layer's business, not timed here).
+template <class M, class DL>
+double train_step_seconds(M& m, const std::vector<token_id>& toks, index_t B, index_t T, const DL& dlogits,
+                          long steps) {
+    auto run = [&] {
+        m.forward(toks, B, T);
+        m.backward(dlogits);
+    };
+    run();
+    const auto t0 = std::chrono::steady_clock::now();
+    for (long s = 0; s < steps; ++s) run();
+    return seconds_since(t0) / double(steps);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
     std::string config = "110m";
-    long prompt_len = 32, tokens = 32;
+    long prompt_len = 32, tokens = 32, train_steps = 2;
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
         if (a == "--help" || a == "-h") {
@@ -126,10 +146,11 @@ int main(int argc, char** argv) {
         }
         char* end = nullptr;
         const long x = std::strtol(v.c_str(), &end, 10);
-        if (end == v.c_str() || *end != '\0' || x < 1 || x > 100000)
-            die(a + " expects a positive integer, got '" + v + "'");
+        if (end == v.c_str() || *end != '\0' || x < (a == "--train-steps" ? 0 : 1) || x > 100000)
+            die(a + " expects a " + (a == "--train-steps" ? "non-negative" : "positive") + " integer, got '" + v + "'");
         if (a == "--prompt") prompt_len = x;
         else if (a == "--tokens") tokens = x;
+        else if (a == "--train-steps") train_steps = x;
         else die("unknown argument '" + a + "'");
     }
     const lm::llama_config cfg = config_named(config);
@@ -197,6 +218,27 @@ int main(int argc, char** argv) {
             return 1;
         }
 #endif
+        if (train_steps > 0) {
+            const index_t B = 4, T = 64, N = B * T, V = cfg.vocab;
+            std::vector<token_id> batch(static_cast<std::size_t>(N));
+            for (index_t i = 0; i < N; ++i) batch[std::size_t(i)] = token_id((i * 31 + 7) % V);
+            const std::vector<float> dl_host(static_cast<std::size_t>(N * V), 1e-6f);
+            typename decltype(m)::template vector<float> dl(dl_host.begin(), dl_host.end());
+            using space = typename decltype(m)::space;
+            const lethe::strided_view<const float, 2, space> dlv(thrust::raw_pointer_cast(dl.data()), N, V);
+            m.zero_grad();
+            const double ts = train_step_seconds(m, batch, B, T, dlv, train_steps);
+            const double flops = 3.0 * cfg.forward_flops_per_token() * double(N);
+            std::printf("  training step, B=4 T=64          %8.1f ms/step (%.1f GFLOPS)\n", ts * 1e3, flops / ts / 1e9);
+#if !defined(__CUDACC__)
+            lm::llama<float> cpu(cfg);
+            cpu.params().storage() = host.storage();
+            cpu.zero_grad();
+            const double cs = train_step_seconds(cpu, batch, B, T, lethe::view2<const float>(dl_host.data(), N, V), train_steps);
+            std::printf("  CPU model training step           %8.1f ms/step (%.1f GFLOPS; thrust OMP / CPU time %.2fx)\n",
+                        cs * 1e3, flops / cs / 1e9, ts / cs);
+#endif
+        }
         if (toks1 != toks2) {
             std::fprintf(stderr, "llama-decode-thrust: batch-2 tokens differ from batch-1 tokens\n");
             return 1;
