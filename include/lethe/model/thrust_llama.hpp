@@ -1,6 +1,7 @@
 // lethe/model/thrust_llama.hpp - the reference Llama transformer on thrust:
-// the same model as llama.hpp with its memory in thrust vectors of one
-// system (CPP/OMP: host memory; CUDA: GPU memory).
+// the same model as llama.hpp with its memory in thrust vectors the policy's
+// kernels can touch (host policies, CPP/OMP: thrust::host_vector; CUDA:
+// thrust::device_vector, GPU memory).
 //
 //   thrust_llama<Policy, Gemm, T>
 //     Policy  a lethe::thrust_policy (thrust_cpp(), thrust_omp(), thrust_cuda(stream))
