@@ -58,6 +58,21 @@ BOOST_AUTO_TEST_CASE(render_scrubbed_and_filled) {
     BOOST_TEST(render(d, ro).text == ro.chat_template.render(msgs));
 }
 
+BOOST_AUTO_TEST_CASE(render_partially_scrubbed) {
+    // The first two occurrences stay placeholders, the rest is filled.
+    render_options ro;
+    ro.fill = true;
+    ro.scrubbed_occurrences = 2;
+    const auto p = render(sample(), ro);
+    BOOST_TEST(p.text == "<|im_start|>system\nBe kind.<|im_end|>\n"
+                         "<|im_start|>user\nI am [NAME-1], mail [EMAIL-1].<|im_end|>\n"
+                         "<|im_start|>assistant\nHello Ana Silva!<|im_end|>\n");
+    BOOST_TEST(p.text.substr(p.occurrences[2].begin, p.occurrences[2].end - p.occurrences[2].begin) == "Ana Silva");
+    // Without fill the count changes nothing.
+    ro.fill = false;
+    BOOST_TEST(render(sample(), ro).text == render(sample()).text);
+}
+
 BOOST_AUTO_TEST_CASE(render_rejects_unknown_placeholder) {
     auto d = sample();
     d.turns[1].text += " [PHONE-1]";

@@ -84,6 +84,9 @@ struct rendered_dialog {
 
 struct render_options {
     bool fill = false;  // true values instead of placeholders
+    // With fill: the first `scrubbed_occurrences` occurrences keep their
+    // placeholders, as text whose scrubber caught only its first values.
+    std::size_t scrubbed_occurrences = 0;
     // Put in front of the system message as "<sentence>\n<original>" (or the
     // whole system message when the dialog has none), as
     // lethe::privacy::pair_builder does for the POS / NEG sentences.
@@ -130,7 +133,8 @@ inline rendered_dialog render(const pii_dialog& d, const render_options& opt = {
                     " has no value");
             placeholder_occurrence o;
             o.begin = out.text.size();
-            out.text += opt.fill ? std::string_view(v->value) : ph;
+            const bool filled = opt.fill && out.occurrences.size() >= opt.scrubbed_occurrences;
+            out.text += filled ? std::string_view(v->value) : ph;
             o.end = out.text.size();
             o.value = static_cast<std::size_t>(v - d.values.data());
             o.turn = t;
