@@ -99,6 +99,22 @@ public:
         if (lora_) lora_->init(seed);
     }
 
+    // Per-layer recomputation (activation checkpointing at layer
+    // boundaries): forward keeps the L + 1 residual streams and one layer's
+    // scratch instead of every layer's activations; backward recomputes each
+    // layer from its input residual just before differentiating it. The
+    // recomputation repeats the same arithmetic (dropout masks are functions
+    // of the step), so gradients are bit-identical; the price is one more
+    // forward of the layers (about +1/3 of a training step's FLOPs).
+    // Takes effect at the next forward().
+    void set_recompute(bool on) {
+        recompute_ = on;
+        act_.batch = act_.seq = 0;  // re-plan the activation block
+    }
+    bool recompute() const noexcept { return recompute_; }
+    // Bytes of the training activation block planned by the last forward().
+    std::size_t activation_bytes() const noexcept { return act_.block.size() * sizeof(T); }
+
     void zero_grad() {
         grads_.fill(T(0));
         if (lora_) lora_->grads.fill(T(0));
@@ -181,7 +197,11 @@ public:
             kernels::linear_backward_weight(dlogits.data(), act_.xf, grads_.ptr(shape_->lm_head), N, d, V);
         kernels::rmsnorm_backward(pol_, act_.residual(cfg_.n_layers), params_.ptr(shape_->final_norm), act_.rf,
                                   ws_.dxn.data(), dx, norm_grad(shape_->final_norm), N, d, false);
-        for (index_t l = cfg_.n_layers - 1; l >= 0; --l) layer_backward(l);
+        for (index_t l = cfg_.n_layers - 1; l >= 0; --l) {
+            // The scratch still holds the last layer's activations.
+            if (recompute_ && l != cfg_.n_layers - 1) layer_forward(l);
+            layer_backward(l);
+        }
         // Embedding: rows of dE gathered by token id, in row order.
         if (train_base_) {
             T* dE = grads_.ptr(shape_->embed);
@@ -291,7 +311,9 @@ private:
         const index_t N = B * S, d = cfg_.d_model, F = cfg_.d_ff, L = cfg_.n_layers;
         const index_t qd = cfg_.q_dim(), kvd = cfg_.kv_dim(), H = cfg_.n_heads;
         const index_t per_layer = 4 * N * d + 2 * N + 2 * N * qd + 2 * N * kvd + B * H * S * S + 3 * N * F;
-        const index_t total = (L + 1) * N * d + L * per_layer + N * d + N + N * cfg_.vocab;
+        // With recomputation every layer shares one layer's block.
+        const index_t stored_layers = recompute_ ? 1 : L;
+        const index_t total = (L + 1) * N * d + stored_layers * per_layer + N * d + N + N * cfg_.vocab;
         act_.block.assign(std::size_t(total), T(0));
         T* p = act_.block.data();
         auto take = [&p](index_t n) {
@@ -302,7 +324,7 @@ private:
         act_.res.clear();
         for (index_t l = 0; l <= L; ++l) act_.res.push_back(take(N * d));
         act_.layers.clear();
-        for (index_t l = 0; l < L; ++l) {
+        for (index_t l = 0; l < stored_layers; ++l) {
             layer_acts a{};
             a.xn1 = take(N * d);
             a.r1 = take(N);
@@ -319,6 +341,7 @@ private:
             a.h = take(N * F);
             act_.layers.push_back(a);
         }
+        while (index_t(act_.layers.size()) < L) act_.layers.push_back(act_.layers.front());
         act_.xf = take(N * d);
         act_.rf = take(N);
         act_.logits = take(N * cfg_.vocab);
@@ -677,6 +700,7 @@ private:
     kernels::rope_table<T> rope_;
     std::unique_ptr<lora_adapters<T>> lora_;
     bool train_base_ = true;
+    bool recompute_ = false;
     std::uint64_t dropout_step_ = 0;
 
     activations act_;
