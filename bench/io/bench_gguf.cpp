@@ -18,6 +18,7 @@
 #include <lethe/io/gguf_llama.hpp>
 #include <lethe/io/gguf_matvec.hpp>
 #include <lethe/io/tokenizer.hpp>
+#include <lethe/model/layers.hpp>
 
 #include "bench_support.hpp"
 
@@ -97,8 +98,9 @@ LETHE_DEQUANT_BENCH(f16)
 // ---- decode-step products -------------------------------------------------------
 // Every matrix-vector product of one SmolLM2-135M decode step (30 layers of
 // q, k, v, o [576|192 x 576], gate, up [1536 x 576], down [576 x 1536], then
-// the tied 49152 x 576 head): fp32 weights as lethe's model holds them (dot
-// per row, the model's small-batch path) against quantized_matvec on the
+// the tied 49152 x 576 head): fp32 weights as lethe's model holds them,
+// through the model's own decode kernel (model::kernels::linear_forward,
+// its small-batch weight-streaming path), against quantized_matvec on the
 // blocks as the file stores them (Q4_1 layers, Q8_0 head). Baseline in the
 // same run: a plain read of the fp32 weights (538 MB, the floor of the fp32
 // step); the quantised step reads 96 MB, so its floor is 5.6x lower.
@@ -140,15 +142,7 @@ void decode_step_fp32(benchmark::State& state, Policy pol) {
     for (auto _ : state) {
         const float* p = w.get();
         for (const auto& m : smollm2_step_shapes()) {
-            const float* xs = x.get();
-            float* ys = y.get();
-            const index_t cols = m.cols;
-            pol.parallel_for(m.rows, [=](index_t r) {
-                float s = 0.0f;
-                LETHE_SIMD_REDUCTION(+ : s)
-                for (index_t i = 0; i < cols; ++i) s += p[r * cols + i] * xs[i];
-                ys[r] = s;
-            });
+            lethe::model::kernels::linear_forward(pol, x.get(), p, y.get(), 1, m.cols, m.rows);
             p += m.rows * m.cols;
         }
         benchmark::DoNotOptimize(y.get());
