@@ -339,13 +339,11 @@ void training_matches_cpu(Make make, double tol_logits, double tol_grad) {
 // moments; the gradients end zeroed.
 template <class Make>
 void adamw_matches_cpu(Make make, double tol) {
-    const auto c = small_config();
-    lm::llama<float> cpu(c);
-    cpu.init_random(9, 0.1);
-    auto m = make(c);
-    using model_t = decltype(m);
+    model_pair<Make> pair(make, small_config(), 9, 0.1, 0);
+    auto& cpu = pair.cpu;
+    auto& m = pair.gpu;
+    using model_t = std::remove_cvref_t<decltype(m)>;
     using policy_t = std::remove_cvref_t<decltype(m.policy())>;
-    m.load_parameters(cpu.params());
     lm::adamw_options opt;
     opt.weight_decay = 0.1;
     lm::adamw<float> host_opt(cpu.params().layout_ptr(), opt);
@@ -392,13 +390,12 @@ void adamw_matches_cpu(Make make, double tol) {
 template <class Make>
 void training_loop_matches_cpu(Make make, double tol) {
     const auto c = small_config();
-    lm::llama<float> cpu(c);
-    cpu.init_random(10, 0.1);
-    auto m = make(c);
-    using model_t = decltype(m);
+    model_pair<Make> pair(make, c, 10, 0.1, 0);
+    auto& cpu = pair.cpu;
+    auto& m = pair.gpu;
+    using model_t = std::remove_cvref_t<decltype(m)>;
     using policy_t = std::remove_cvref_t<decltype(m.policy())>;
     using space = typename model_t::space;
-    m.load_parameters(cpu.params());
     const index_t B = 2, S = 12, N = B * S, V = c.vocab;
     // Two periodic sequences: easy to learn, so six steps lower the loss.
     std::vector<token_id> toks(static_cast<std::size_t>(N));
