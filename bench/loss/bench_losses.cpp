@@ -3,15 +3,25 @@
 // 1. ORPO forward + backward on 4 pairs x 256 tokens x V = 49152 float logits
 //    (8 x 256 x 49152 = 403 MB), reported as bytes/s over read-logits +
 //    write-gradient (806 MB), next to a plain read+write of the same bytes
-//    (y = 0.5 x, lethe::transform). Floor: 806 MB / ~25 GB/s = ~32 ms on the
-//    reference machine. ORPO needs the whole sequence's log-prob before any
-//    token's gradient is known, so it reads the logits twice (log-sum-exp
-//    pass, gradient pass) and writes once: at best ~2/3 of the floor's rate.
+//    (y = 0.5 x, lethe::transform), the floor the issue names. Its normal
+//    stores first read each output line (read for ownership), so it moves
+//    1.2 GB: ~50-60 ms at the reference machine's ~20-25 GB/s. ORPO needs
+//    the whole sequence's log-prob before any token's gradient is known, so
+//    it reads the logits twice (log-sum-exp pass, gradient pass) and writes
+//    the gradient once with streaming stores (no read for ownership): also
+//    1.2 GB, so its ceiling is about 100% of that floor. A second baseline,
+//    read+write with streaming stores (806 MB moved), is the hardware floor
+//    for this traffic; against it ORPO's ceiling is 2/3. In place the floor
+//    moves 806 MB and ORPO 1.2 GB (ceiling 2/3).
 // 2. Fused linear ORPO at N = 2048, d = 576, V = 49152 next to one Eigen
 //    GEMM of the logits' shape (H W^T, 2 N V d = 116 GFLOP) in the same run.
 //    Counters: useful GFLOP/s (3 GEMMs, what the materialised path needs),
 //    executed GFLOP/s (4 GEMMs), and the workspace against the materialised
-//    logits (403 MB). Floor: 4 x 116 GFLOP / ~355 GFLOP/s (Eigen, 2 threads).
+//    logits (403 MB). Ceiling of the useful rate: 3/4 of the GEMM rate if
+//    the four tile GEMMs ran at the whole-logits GEMM's rate; they run
+//    ~10% faster (their outputs stay in cache), so ~0.8 after the softmax
+//    passes. Floor: 4 x 116 GFLOP at Eigen's rate (AVX2 + FMA here: about
+//    60 GFLOP/s per core, 2 x 8-wide FMA at ~3 GHz is 96 peak).
 // Run with GLIBC_TUNABLES=glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=268435456
 // (Eigen allocates its GEMM blocks per call; see shared/machine.md).
 #include "bench_support.hpp"

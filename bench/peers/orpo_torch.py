@@ -6,10 +6,14 @@ log-probs, NLL over chosen completion tokens, beta = 0.1):
   1. ORPO forward + backward on logits [8, 256, 49152] float32 (4 pairs).
   2. Linear + ORPO: H [2048, 576], W [49152, 576] -> loss, dH, dW (autograd
      materialises the [2048, 49152] logits).
-Prints the median wall time and peak RSS; with --lethe-bench PATH it also
-runs lethe_bench on the same machine and prints lethe's time and the ratio.
+Prints the median wall time and peak RSS; with --lethe-bench PATH it then
+runs lethe_bench on the same machine (same thread count) and prints lethe's
+times, the PyTorch / lethe ratios, and lethe against its same-run baselines
+(read+write floor, Eigen GEMM of the logits). About 4 minutes of CPU on 2
+cores (most of it PyTorch's linear step), a few minutes of wall time when
+the machine is quiet.
 
-  /usr/bin/python3 bench/peers/orpo_torch.py [--threads 2] [--repeats 3] [--lethe-bench build/hr-x/bench/lethe_bench]
+  /usr/bin/python3 bench/peers/orpo_torch.py [--threads 2] [--repeats 2] [--lethe-bench build/hr-x/bench/lethe_bench]
 """
 import argparse
 import json
@@ -45,8 +49,9 @@ def batch():
     return targets, mask
 
 
-def time_it(fn, repeats):
-    fn()  # warm-up
+def time_it(fn, repeats, warm_up=True):
+    if warm_up:
+        fn()
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
@@ -55,12 +60,18 @@ def time_it(fn, repeats):
     return statistics.median(times)
 
 
-def lethe_times(path):
-    out = subprocess.run([path, "--benchmark_filter=BM_orpo_fwd_bwd_omp|BM_fused_linear_orpo/128",
-                          "--benchmark_min_time=0.2", "--benchmark_format=json"],
+LETHE_FILTER = ("BM_read_write_floor_omp|BM_read_write_streaming_omp|BM_orpo_fwd_bwd_omp|"
+                "BM_eigen_gemm_logits_baseline|BM_fused_linear_orpo/128")
+
+
+def lethe_times(path, threads):
+    """Runs lethe_bench once for the ORPO benchmarks and their baselines; seconds per iteration."""
+    out = subprocess.run([path, "--benchmark_filter=" + LETHE_FILTER, "--benchmark_min_time=0.2",
+                          "--benchmark_format=json"],
                          check=True, capture_output=True, text=True,
-                         env=dict(os.environ, GLIBC_TUNABLES="glibc.malloc.mmap_threshold=33554432:"
-                                                            "glibc.malloc.trim_threshold=268435456")).stdout
+                         env=dict(os.environ, OMP_NUM_THREADS=str(threads),
+                                  GLIBC_TUNABLES="glibc.malloc.mmap_threshold=33554432:"
+                                                 "glibc.malloc.trim_threshold=268435456")).stdout
     res = {}
     for b in json.loads(out)["benchmarks"]:
         res[b["name"].split("/real_time")[0]] = b["real_time"] / 1e3  # ms -> s
@@ -70,11 +81,12 @@ def lethe_times(path):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=2, help="timed ORPO steps after one warm-up")
+    ap.add_argument("--linear-repeats", type=int, default=1, help="timed linear+ORPO steps (warm-up when > 1)")
     ap.add_argument("--lethe-bench", help="path to lethe_bench (release build) to compare in the same run")
     a = ap.parse_args()
-    if a.threads < 1 or a.repeats < 1:
-        sys.exit("orpo_torch.py: --threads and --repeats must be >= 1")
+    if a.threads < 1 or a.repeats < 1 or a.linear_repeats < 1:
+        sys.exit("orpo_torch.py: --threads, --repeats and --linear-repeats must be >= 1")
     torch.set_num_threads(a.threads)
     targets, mask = batch()
 
@@ -95,19 +107,31 @@ def main():
         z = (h @ w.t()).view(2 * PAIRS, LEN, VOCAB)
         orpo_loss(z, targets, mask).backward()
 
-    t2 = time_it(step2, a.repeats)
+    # One step takes about a minute of CPU in torch 1.13 here: timed once,
+    # without a warm-up, unless --linear-repeats says otherwise.
+    t2 = time_it(step2, a.linear_repeats, warm_up=a.linear_repeats > 1)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6  # kB -> GB
-    print(f"torch {torch.__version__}, {a.threads} threads, median of {a.repeats}")
+    stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    print(f"{stamp}: torch {torch.__version__}, {a.threads} threads, median of {a.repeats}")
     print(f"ORPO fwd+bwd logits [8,256,49152]: {t1 * 1e3:.0f} ms")
     print(f"linear+ORPO fwd+bwd N=2048 d=576 V=49152: {t2 * 1e3:.0f} ms")
     print(f"peak RSS {rss:.2f} GB")
     if a.lethe_bench:
-        lt = lethe_times(a.lethe_bench)
-        l1, l2 = lt.get("BM_orpo_fwd_bwd_omp"), lt.get("BM_fused_linear_orpo/128")
+        lt = lethe_times(a.lethe_bench, a.threads)
+        floor, stream = lt.get("BM_read_write_floor_omp"), lt.get("BM_read_write_streaming_omp")
+        l1, gemm, l2 = lt.get("BM_orpo_fwd_bwd_omp"), lt.get("BM_eigen_gemm_logits_baseline"), \
+            lt.get("BM_fused_linear_orpo/128")
         if l1:
             print(f"lethe ORPO fwd+bwd: {l1 * 1e3:.0f} ms -> PyTorch / lethe = {t1 / l1:.1f}x")
+            if floor:
+                print(f"  read+write floor {floor * 1e3:.0f} ms: lethe at {floor / l1:.0%} of its rate"
+                      + (f"; streaming floor {stream * 1e3:.0f} ms ({stream / l1:.0%})" if stream else ""))
         if l2:
             print(f"lethe fused linear ORPO (chunk 128): {l2 * 1e3:.0f} ms -> PyTorch / lethe = {t2 / l2:.2f}x")
+            if gemm:
+                print(f"  Eigen GEMM of the logits {gemm * 1e3:.0f} ms: useful rate (3 GEMMs) "
+                      f"{3 * gemm / l2:.0%} of it")
+    print(f"load average at the end: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@
 // block is re-read from L1. Float rows run on vectors (dense_row_logsumexp).
 #pragma once
 
+#include <cstdint>
 #include <type_traits>
 
 #include "config.hpp"
@@ -172,10 +173,15 @@ inline float dense_row_logsumexp<float>(const float* LETHE_RESTRICT p, index_t n
         if (b + block < full) {
             // exp pass over this block, max pass over the next, one loop.
             const float* nx = x + block;
+            // Two blocks ahead; past the row's end that is the next row of a
+            // matrix (a prefetch never faults; the address is formed as an
+            // integer, not as a pointer outside the row).
+            const std::uintptr_t ahead = reinterpret_cast<std::uintptr_t>(nx + block - 1) + sizeof(float);
             vfloat a0 = simd::broadcast(0.0f), a1 = a0;
             vfloat m0 = simd::broadcast(neg_inf<float>()), m1 = m0;
             for (index_t j = 0; j < block; j += 2 * lanes) {
-                if (j % 16 == 0) __builtin_prefetch(nx + block + j);  // one 64-byte line per 16 floats
+                if (j % 16 == 0)  // one 64-byte line per 16 floats
+                    __builtin_prefetch(reinterpret_cast<const void*>(ahead + static_cast<std::uintptr_t>(j) * sizeof(float)));
                 m0 = simd::max(simd::load(nx + j), m0);
                 m1 = simd::max(simd::load(nx + j + lanes), m1);
                 a0 += simd::exp_nonpositive(simd::load(x + j) - shift);

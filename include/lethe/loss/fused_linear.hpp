@@ -159,6 +159,8 @@ void fused_forward(const P& pol, const G& gemm, view2<const T, S> h, view2<const
         first_token_issue{});
     if (bad_target.kind != 0) throw_token_issue(where, bad_target, tt.layout, vocab);
     const fused_tiling tiles = plan_tiles(n, vocab, ws.chunk.extent(0) * ws.chunk.extent(1));
+    require(tiles.rows * (tiles.cols + 1) <= ws.chunk.extent(0) * ws.chunk.extent(1), where,
+            "workspace.chunk: too small for one tile and its target logits (needs at least 2 values)");
     const auto lse = L.lse;
     const auto logp = L.logp;
     const bool check = opt.check_values;
