@@ -133,8 +133,8 @@ inline vfloat exp_poly5(vfloat r) noexcept {
 // 2^n is built in the exponent bits with an integer max that sends
 // n <= -127 to exactly 0. Max relative error 2e-7 on [-87.3, 0]
 // (test_numerics); below about -87.68 (and at -inf) exactly 0; NaN stays
-// NaN (it multiplies the polynomial). About 13 vector instructions, against
-// 22 for exp.
+// NaN (it multiplies the polynomial). 13 vector instructions (8 FMAs, one
+// multiply), against 22 for exp.
 inline vfloat exp_nonpositive(vfloat x) noexcept {
     // 1.5 * 2^23 + 127: adding it rounds x/ln2 to the nearest integer n and
     // leaves n + 127 in the low mantissa bits (|x / ln2| < 2^22).
