@@ -111,10 +111,11 @@ std::pair<double, double> max_diff_and_scale(const std::vector<float>& got, cons
 }  // namespace
 
 BOOST_AUTO_TEST_CASE(gemv_matches_double_reference) {
-    // in = 37: four full 8-lane vectors and a scalar tail; out = 70 and 45:
+    // in = 37: two whole blocks of 16 bf16 pairs (8 lanes) and a scalar tail of 5; out = 70 and 45:
     // ragged blocks of 32 rows and ragged groups of 4 (2) weight rows.
     const index_t in = 37, out1 = 70, out2 = 45;
     const auto w1 = bf16_matrix(out1, in, 1), w2 = bf16_matrix(out2, in, 2);
+    std::vector<float> ws;
     for (index_t n = 1; n <= kn::small_batch_rows; ++n)
         for (bool acc : {false, true}) {
             std::vector<float> x(std::size_t(n * in));
@@ -125,13 +126,14 @@ BOOST_AUTO_TEST_CASE(gemv_matches_double_reference) {
             const auto y1_0 = y1, y2_0 = y2;
             kn::bf16_gemv(lethe::par.with_threads(2), x.data(), n, in,
                           std::array<kn::bf16_output, 2>{kn::bf16_output{w1.data(), y1.data(), out1, acc},
-                                                         kn::bf16_output{w2.data(), y2.data(), out2, acc}});
+                                                         kn::bf16_output{w2.data(), y2.data(), out2, acc}},
+                          ws);
             check_against_double(x, w1, y1_0, y1, n, in, out1, acc);
             check_against_double(x, w2, y2_0, y2, n, in, out2, acc);
         }
     std::vector<float> x(5 * in), y(5 * out1);
     BOOST_CHECK_THROW(kn::bf16_gemv(lethe::seq, x.data(), 5, in,
-                                    std::array<kn::bf16_output, 1>{kn::bf16_output{w1.data(), y.data(), out1, false}}),
+                                    std::array<kn::bf16_output, 1>{kn::bf16_output{w1.data(), y.data(), out1, false}}, ws),
                       lethe::error);
 }
 

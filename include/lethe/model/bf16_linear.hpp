@@ -12,7 +12,7 @@
 //  * bf16_gemv (n <= small_batch_rows): every weight row is read once and
 //    dotted with all n inputs (the CFG pair shares the weight reads), rows
 //    split over threads; several outputs (q|k|v, gate|up) in one parallel
-//    region;
+//    region; bf16 pairs widened with a shift and a mask (no shuffles);
 //  * bf16_gemm (any n, prefill): blocks of weight rows widened into a float
 //    workspace, then Eigen's GEMM on the block.
 // Every output element is summed by one thread in a fixed order: results do
@@ -48,66 +48,106 @@ struct bf16_output {
 namespace detail {
 
 #if LETHE_HAS_VECTOR_EXT
-typedef bf16_t vbf16 __attribute__((vector_size(simd::lanes * 2)));
+// Pairs of bf16: 2 * lanes weights loaded as `lanes` 32-bit words, word k
+// holding element 2k in its low half and 2k+1 in its high half (little
+// endian). Shifting left by 16 gives the even elements as floats, masking
+// the low half gives the odd ones: two ALU operations per 2 * lanes weights
+// and no shuffles (zero-extending 16 -> 32 bits costs shuffle-port uops).
+// The inputs are deinterleaved once per call to match (deinterleave_pairs).
+inline constexpr index_t pair_width = 2 * simd::lanes;
 typedef std::uint32_t vu32 __attribute__((vector_size(simd::lanes * 4)));
-// Widens simd::lanes bf16 values: zero-extend to 32 bits, shift into the
-// high half (vpmovzxwd + vpslld on AVX2).
-inline simd::vfloat load_bf16(const bf16_t* p) noexcept {
-    vbf16 h;
-    std::memcpy(&h, p, sizeof(h));
-    const vu32 w = __builtin_convertvector(h, vu32) << 16;
-    return std::bit_cast<simd::vfloat>(w);
+inline void load_bf16_pairs(const bf16_t* p, simd::vfloat& even, simd::vfloat& odd) noexcept {
+    vu32 w;
+    std::memcpy(&w, p, sizeof(w));
+    even = std::bit_cast<simd::vfloat>(w << 16);
+    odd = std::bit_cast<simd::vfloat>(w & 0xffff0000u);
 }
 #endif
 
+// xd[r] = x[r] with every block of pair_width values reordered as
+// [even elements, odd elements]; the tail past the last whole block is not
+// written (the kernels read it from x).
+inline void deinterleave_pairs(const float* x, float* xd, index_t n, index_t in) noexcept {
+#if LETHE_HAS_VECTOR_EXT
+    const index_t whole = in / pair_width * pair_width, half = pair_width / 2;
+    for (index_t r = 0; r < n; ++r)
+        for (index_t c = 0; c < whole; c += pair_width)
+            for (index_t k = 0; k < half; ++k) {
+                xd[r * in + c + k] = x[r * in + c + 2 * k];
+                xd[r * in + c + half + k] = x[r * in + c + 2 * k + 1];
+            }
+#else
+    (void)x, (void)xd, (void)n, (void)in;
+#endif
+}
+
 // y rows [j0, j1) of one output for NR inputs; R weight rows at a time so
 // every x load serves R rows and R*NR accumulators hide the FMA latency.
+// x: the inputs, xd: the same deinterleaved.
 template <int NR>
-inline void bf16_gemv_rows(const float* LETHE_RESTRICT x, index_t in, const bf16_output& o, index_t j0,
-                           index_t j1) noexcept {
+inline void bf16_gemv_rows(const float* LETHE_RESTRICT x, const float* LETHE_RESTRICT xd, index_t in,
+                           const bf16_output& o, index_t j0, index_t j1) noexcept {
     constexpr int R = NR <= 2 ? 4 : 2;
     index_t j = j0;
+    index_t whole = 0;  // elements done by the vector loop
 #if LETHE_HAS_VECTOR_EXT
-    constexpr index_t L = simd::lanes;
-    const index_t in_vec = in / L * L;
+    whole = in / pair_width * pair_width;
     for (; j + R <= j1; j += R) {
         simd::vfloat acc[R][NR] = {};
         const bf16_t* w = o.w + j * in;
-        for (index_t c = 0; c < in_vec; c += L) {
-            simd::vfloat xv[NR];
-            for (int r = 0; r < NR; ++r) xv[r] = simd::load(x + r * in + c);
+        for (index_t c = 0; c < whole; c += pair_width) {
+            simd::vfloat xe[NR], xo[NR];
+            for (int r = 0; r < NR; ++r) {
+                xe[r] = simd::load(xd + r * in + c);
+                xo[r] = simd::load(xd + r * in + c + simd::lanes);
+            }
             for (int k = 0; k < R; ++k) {
-                const simd::vfloat wv = load_bf16(w + k * in + c);
-                for (int r = 0; r < NR; ++r) acc[k][r] += wv * xv[r];
+                simd::vfloat we, wo;
+                load_bf16_pairs(w + k * in + c, we, wo);
+                for (int r = 0; r < NR; ++r) {
+                    acc[k][r] += we * xe[r];  // two FMAs
+                    acc[k][r] += wo * xo[r];
+                }
             }
         }
         for (int k = 0; k < R; ++k)
             for (int r = 0; r < NR; ++r) {
                 float s = simd::hsum(acc[k][r]);
-                for (index_t c = in_vec; c < in; ++c) s += io::bf16_to_float(w[k * in + c]) * x[r * in + c];
+                for (index_t c = whole; c < in; ++c) s += io::bf16_to_float(w[k * in + c]) * x[r * in + c];
                 float& dst = o.y[r * o.out + j + k];
                 dst = o.accumulate ? dst + s : s;
             }
     }
 #endif
+    // Rows left over by the groups of R: the same order of sums as above.
     for (; j < j1; ++j) {
         const bf16_t* w = o.w + j * in;
         for (int r = 0; r < NR; ++r) {
             float s = 0.0f;
-            for (index_t c = 0; c < in; ++c) s += io::bf16_to_float(w[c]) * x[r * in + c];
+#if LETHE_HAS_VECTOR_EXT
+            simd::vfloat acc{};
+            for (index_t c = 0; c < whole; c += pair_width) {
+                simd::vfloat we, wo;
+                load_bf16_pairs(w + c, we, wo);
+                acc += we * simd::load(xd + r * in + c);
+                acc += wo * simd::load(xd + r * in + c + simd::lanes);
+            }
+            s = simd::hsum(acc);
+#endif
+            for (index_t c = whole; c < in; ++c) s += io::bf16_to_float(w[c]) * x[r * in + c];
             float& dst = o.y[r * o.out + j];
             dst = o.accumulate ? dst + s : s;
         }
     }
 }
 
-inline void bf16_gemv_dispatch(const float* x, index_t n, index_t in, const bf16_output& o, index_t j0,
-                               index_t j1) noexcept {
+inline void bf16_gemv_dispatch(const float* x, const float* xd, index_t n, index_t in, const bf16_output& o,
+                               index_t j0, index_t j1) noexcept {
     switch (n) {
-        case 1: bf16_gemv_rows<1>(x, in, o, j0, j1); break;
-        case 2: bf16_gemv_rows<2>(x, in, o, j0, j1); break;
-        case 3: bf16_gemv_rows<3>(x, in, o, j0, j1); break;
-        default: bf16_gemv_rows<4>(x, in, o, j0, j1); break;
+        case 1: bf16_gemv_rows<1>(x, xd, in, o, j0, j1); break;
+        case 2: bf16_gemv_rows<2>(x, xd, in, o, j0, j1); break;
+        case 3: bf16_gemv_rows<3>(x, xd, in, o, j0, j1); break;
+        default: bf16_gemv_rows<4>(x, xd, in, o, j0, j1); break;
     }
 }
 
@@ -118,10 +158,15 @@ inline void bf16_gemv_dispatch(const float* x, index_t n, index_t in, const bf16
 inline constexpr index_t bf16_gemv_block = 32;
 
 // outputs[i].y (=|+=) x[n, in] outputs[i].w^T for every output, n <= small_batch_rows,
-// in one parallel region over blocks of weight rows.
+// in one parallel region over blocks of weight rows. `workspace` (grown to
+// n * in floats) holds the deinterleaved inputs.
 template <execution_policy P, std::size_t K>
-void bf16_gemv(const P& pol, const float* x, index_t n, index_t in, const std::array<bf16_output, K>& outputs) {
+void bf16_gemv(const P& pol, const float* x, index_t n, index_t in, const std::array<bf16_output, K>& outputs,
+               std::vector<float>& workspace) {
     require(n >= 1 && n <= small_batch_rows, "bf16_gemv", "n must be in [1, ", small_batch_rows, "], got ", n);
+    if (workspace.size() < std::size_t(n * in)) workspace.resize(std::size_t(n * in));
+    float* xd = workspace.data();
+    detail::deinterleave_pairs(x, xd, n, in);
     std::array<index_t, K + 1> first{};  // first block of each output
     for (std::size_t i = 0; i < K; ++i)
         first[i + 1] = first[i] + (outputs[i].out + bf16_gemv_block - 1) / bf16_gemv_block;
@@ -132,7 +177,7 @@ void bf16_gemv(const P& pol, const float* x, index_t n, index_t in, const std::a
         const bf16_output& o = outs[i];
         const index_t j0 = (b - first[i]) * bf16_gemv_block;
         const index_t j1 = j0 + bf16_gemv_block < o.out ? j0 + bf16_gemv_block : o.out;
-        detail::bf16_gemv_dispatch(x, n, in, o, j0, j1);
+        detail::bf16_gemv_dispatch(x, xd, n, in, o, j0, j1);
     });
 }
 
@@ -147,7 +192,7 @@ template <execution_policy P>
 void bf16_gemm(const P& pol, const float* x, index_t n, index_t in, const bf16_output& o,
                std::vector<float>& workspace) {
     if (n <= small_batch_rows) {
-        bf16_gemv(pol, x, n, in, std::array<bf16_output, 1>{o});
+        bf16_gemv(pol, x, n, in, std::array<bf16_output, 1>{o}, workspace);
         return;
     }
     const std::size_t need = std::size_t(bf16_gemm_block * in);

@@ -675,7 +675,7 @@ private:
                 for (std::size_t i = 0; i < K; ++i)
                     b[i] = kernels::bf16_output{bf16_ptr(outs[i].tensor), outs[i].y, outs[i].out, outs[i].accumulate};
                 if (n <= kernels::small_batch_rows)
-                    kernels::bf16_gemv(pol_, x, n, in, b);
+                    kernels::bf16_gemv(pol_, x, n, in, b, bf16_ws_);
                 else
                     for (const auto& o : b) kernels::bf16_gemm(pol_, x, n, in, o, bf16_ws_);
                 done = true;
@@ -710,7 +710,7 @@ private:
 
     weight_storage storage_ = weight_storage::fp32;
     std::vector<kernels::bf16_t> wbf16_;  // bf16 copy of params() (layout offsets) when storage_ is bf16
-    std::vector<float> bf16_ws_;          // widened weight rows for bf16 prefill
+    std::vector<float> bf16_ws_;          // widened weight rows (prefill) or deinterleaved inputs (decode)
 
     std::vector<T> kcache_, vcache_, inf_ws_;
     std::vector<index_t> lengths_, inf_slot_, inf_pos_, last_row_;
