@@ -33,6 +33,7 @@ void usage(std::ostream& os) {
           "  --prompt-tokens N     tokens prefilled in one call (default 128)\n"
           "  --decode-tokens N     tokens decoded one step at a time after the prompt (default 64)\n"
           "  --repeats N           runs; medians are reported (default 3)\n"
+          "  --weights W           fp32 | bf16: what prefill/step read (default fp32)\n"
           "  --help                this text\n";
 }
 
@@ -64,6 +65,7 @@ double median(std::vector<double> v) {
 int main(int argc, char** argv) {
     std::filesystem::path model = lethe::io::smollm2_path();
     index_t threads = 2, prompt_tokens = 128, decode_tokens = 64, repeats = 3;
+    auto weights = lethe::model::weight_storage::fp32;
     for (int a = 1; a < argc; ++a) {
         const std::string_view flag = argv[a];
         auto value = [&]() -> std::string_view {
@@ -83,6 +85,10 @@ int main(int argc, char** argv) {
             decode_tokens = parse_count(flag, value(), 1, 8192);
         } else if (flag == "--repeats") {
             repeats = parse_count(flag, value(), 1, 1000);
+        } else if (flag == "--weights") {
+            const auto w = value();
+            if (w != "fp32" && w != "bf16") bad_argument("--weights must be fp32 or bf16");
+            weights = w == "bf16" ? lethe::model::weight_storage::bf16 : lethe::model::weight_storage::fp32;
         } else {
             bad_argument("unknown option '" + std::string(flag) + "'");
         }
@@ -92,7 +98,7 @@ int main(int argc, char** argv) {
     try {
         const auto pol = lethe::par.with_threads(static_cast<int>(threads));
         const auto t_load = clock_type::now();
-        auto loaded = lethe::io::load_gguf_llama(model, {.max_seq = prompt_tokens + decode_tokens, .slots = 1, .policy = pol});
+        auto loaded = lethe::io::load_gguf_llama(model, {.max_seq = prompt_tokens + decode_tokens, .slots = 1, .policy = pol, .weights = weights});
         const double load_s = seconds_since(t_load);
         auto& m = loaded.model;
         const index_t V = m.vocab_size();
@@ -117,10 +123,11 @@ int main(int argc, char** argv) {
         }
         const double prefill_tps = double(prompt_tokens) / median(prefill_s);
         const double decode_tps = double(decode_tokens) / median(decode_s);
-        std::cout << "lethe " << model.filename().string() << ", " << threads << " threads: load " << load_s
+        const char* wname = weights == lethe::model::weight_storage::bf16 ? "bf16" : "fp32";
+        std::cout << "lethe " << model.filename().string() << ", " << wname << " weights, " << threads << " threads: load " << load_s
                   << " s, prefill " << prompt_tokens << " tokens " << prefill_tps << " tok/s, decode "
                   << decode_tokens << " tokens " << decode_tps << " tok/s (medians of " << repeats << ")\n";
-        std::cout << "{\"engine\": \"lethe\", \"threads\": " << threads << ", \"prompt_tokens\": " << prompt_tokens
+        std::cout << "{\"engine\": \"lethe\", \"weights\": \"" << wname << "\", \"threads\": " << threads << ", \"prompt_tokens\": " << prompt_tokens
                   << ", \"decode_tokens\": " << decode_tokens << ", \"load_s\": " << load_s
                   << ", \"prefill_tok_s\": " << prefill_tps << ", \"decode_tok_s\": " << decode_tps << "}\n";
         return 0;

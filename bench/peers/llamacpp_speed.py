@@ -3,10 +3,11 @@
 lethe (examples/smollm2_bench.cpp) on the same GGUF file, same thread count,
 same prompt ids, in one run, printed side by side with the ratio.
 
-Both engines prefill the ids (7919 * i + 13) mod vocab, i < --prompt-tokens,
+lethe runs twice per round: fp32 weights and the model's bf16 inference
+weights (--weights bf16). Both engines prefill the ids (7919 * i + 13) mod vocab, i < --prompt-tokens,
 in one call from an empty KV cache, then decode --decode-tokens tokens one
 step at a time, appending the argmax. Each engine runs --repeats times,
-alternating (llama.cpp, lethe, llama.cpp, ...) so machine load hits both
+alternating (llama.cpp, lethe fp32, lethe bf16, llama.cpp, ...) so machine load hits both
 alike; the medians are reported.
 
 Setup: the venv of tools/golden/llamacpp.py (llama-cpp-python 0.3.36) and a
@@ -48,9 +49,10 @@ def llamacpp_run(llm, np, ids, decode_tokens):
     return prefill, time.perf_counter() - t0
 
 
-def lethe_run(exe, model, threads, prompt_tokens, decode_tokens):
+def lethe_run(exe, model, threads, prompt_tokens, decode_tokens, weights):
     out = subprocess.run([exe, "--model", str(model), "--threads", str(threads), "--prompt-tokens",
-                          str(prompt_tokens), "--decode-tokens", str(decode_tokens), "--repeats", "1"],
+                          str(prompt_tokens), "--decode-tokens", str(decode_tokens), "--repeats", "1",
+                          "--weights", weights],
                          check=True, capture_output=True, text=True).stdout
     r = json.loads(out.strip().splitlines()[-1])
     return prompt_tokens / r["prefill_tok_s"], decode_tokens / r["decode_tok_s"]
@@ -81,10 +83,11 @@ def main():
                           n_gpu_layers=0, verbose=False)
     ids = prompt_ids(a.prompt_tokens, llm.n_vocab())
     llamacpp_run(llm, np, ids, 4)  # warm-up: first-touch of the mapped weights
-    runs = {"llama.cpp": [], "lethe": []}
+    runs = {"llama.cpp": [], "lethe fp32": [], "lethe bf16": []}
     for _ in range(a.repeats):
         runs["llama.cpp"].append(llamacpp_run(llm, np, ids, a.decode_tokens))
-        runs["lethe"].append(lethe_run(a.lethe, model, a.threads, a.prompt_tokens, a.decode_tokens))
+        for w in ("fp32", "bf16"):
+            runs["lethe " + w].append(lethe_run(a.lethe, model, a.threads, a.prompt_tokens, a.decode_tokens, w))
 
     def rates(name):
         pre = statistics.median(p for p, _ in runs[name])
@@ -95,10 +98,10 @@ def main():
     print(f"{model.name}, {a.threads} threads, prompt {a.prompt_tokens} tokens, decode {a.decode_tokens} tokens, "
           f"medians of {a.repeats}; load average {os.getloadavg()[0]:.2f}")
     print(f"llama.cpp {llama_cpp.__version__}: {llama_cpp.llama_print_system_info().decode().strip()}")
-    print(f"{'engine':<10} {'prefill tok/s':>14} {'decode tok/s':>13} {'prefill ratio':>14} {'decode ratio':>13}")
-    for name in ("llama.cpp", "lethe"):
+    print(f"{'engine':<11} {'prefill tok/s':>14} {'decode tok/s':>13} {'prefill ratio':>14} {'decode ratio':>13}")
+    for name in runs:
         pre, dec = rates(name)
-        print(f"{name:<10} {pre:14.1f} {dec:13.1f} {pre / ref_pre:14.2f} {dec / ref_dec:13.2f}")
+        print(f"{name:<11} {pre:14.1f} {dec:13.1f} {pre / ref_pre:14.2f} {dec / ref_dec:13.2f}")
 
 
 if __name__ == "__main__":

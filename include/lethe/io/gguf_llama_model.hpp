@@ -33,6 +33,9 @@ struct gguf_llama_options {
     index_t max_seq = 2048;          // KV-cache length per slot (<= 0: the file's context_length)
     index_t slots = 1;               // KV-cache slots allocated (set_num_slots)
     openmp_policy policy = par;      // threads for the load and for the model
+    // What prefill/step read: fp32 params, or a bf16 copy of every matrix
+    // (half the bytes per decoded token; +2 bytes per parameter resident).
+    lethe::model::weight_storage weights = lethe::model::weight_storage::fp32;
 };
 
 struct gguf_llama_model {
@@ -81,6 +84,7 @@ inline gguf_llama_model load_gguf_llama(const std::filesystem::path& path, const
     gguf_llama_model out{lethe::model::llama<float>(cfg, opt.policy), bpe_tokenizer::from_gguf(f),
                          gguf_chat_template(f)};
     load_gguf_llama_weights(f, out.model, opt.policy);
+    out.model.set_inference_weights(opt.weights);
     out.model.set_num_slots(opt.slots);
     return out;
 }
