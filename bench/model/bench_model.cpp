@@ -5,7 +5,21 @@
 // reported next to it (the physical floor of a training step is its matmul
 // FLOPs at the GEMM rate). Decode at batch 1 is bound by reading the weights
 // once per token: its floor is weight bytes / memory bandwidth.
-//   lethe_bench --benchmark_filter=model --benchmark_min_time=0.2
+//   OMP_NUM_THREADS=2 lethe_bench --benchmark_filter='model/(eigen_sgemm|train_step_gpt2|decode_110m)'
+//       --benchmark_min_time=0.2
+//
+// Figures (release preset, 2026-11-28 07:04-07:20 UTC, load average 6-12 on
+// the 2 vCPUs: shared with other builds, so wall times are 5-30x a quiet
+// machine's and only same-run ratios count; proc_cpu_s is the whole
+// process's CPU time per iteration). Details and peers: docs/model.md.
+//   train step GPT-2 FLOPs B4 T64 (190 GFLOP):
+//     1 thread : 8.06 s wall, 3.85 CPU-s = 49.4 GFLOP/CPU-s vs Eigen SGEMM 47.0 (ratio 1.05)
+//     2 threads: 30.95 s wall (SGEMM ratio 0.40 wall, 0.60 per CPU-s);
+//                llm.c train_gpt2.c same session 55 s (1.8x slower); PyTorch 323 s against
+//                lethe's 35.1 s in one bench/peers/model_torch.py invocation (9.2x)
+//   decode 110M, CPU ms per step on 1 thread (llama2.c run.c: 113.7 per token):
+//     fp32 batch 1 54.8, batch 2 70.8 (1.29x); bf16 batch 1 39.1, batch 2 46.7 (1.19x)
+//     bf16 batch 1 = 2.9x less CPU than llama2.c (target 1.5x), 3.2x its 1-thread tokens/s
 #include <benchmark/benchmark.h>
 
 #include <lethe/model.hpp>
@@ -87,9 +101,10 @@ void eigen_sgemm_baseline(benchmark::State& state) {
 }
 BENCHMARK(eigen_sgemm_baseline)->Name("model/eigen_sgemm_256x768x2048")->Unit(benchmark::kMillisecond)->UseRealTime();
 
-void train_step(benchmark::State& state, lm::llama_config cfg, index_t B, index_t T) {
+void train_step(benchmark::State& state, lm::llama_config cfg, index_t B, index_t T, bool recompute = false) {
     lm::llama<float> m(cfg);
     m.init_random(1);
+    m.set_recompute(recompute);
     lm::train_options o;
     o.schedule.peak = 1e-4;
     o.schedule.total_steps = 1000;
@@ -114,9 +129,14 @@ void train_step(benchmark::State& state, lm::llama_config cfg, index_t B, index_
         benchmark::Counter(flops, benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
     state.counters["tokens/s"] =
         benchmark::Counter(double(B * T), benchmark::Counter::kIsIterationInvariantRate);
+    state.counters["activation_MB"] = double(m.activation_bytes()) / 1e6;
 }
 BENCHMARK_CAPTURE(train_step, gpt2_flops_B4_T64, gpt2_flops_config(), 4, 64)
     ->Name("model/train_step_gpt2_flops_B4_T64")->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(3);
+// Per-layer recomputation: one more forward of the layers, activation_MB
+// shows the memory it saves.
+BENCHMARK_CAPTURE(train_step, gpt2_flops_B4_T64_recompute, gpt2_flops_config(), 4, 64, true)
+    ->Name("model/recompute_train_step_gpt2_flops_B4_T64")->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(3);
 BENCHMARK_CAPTURE(train_step, small_B8_T128, small_config(), 8, 128)
     ->Name("model/train_step_small_B8_T128")->Unit(benchmark::kMillisecond)->UseRealTime();
 
