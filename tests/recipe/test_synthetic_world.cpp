@@ -97,7 +97,8 @@ BOOST_AUTO_TEST_CASE(utility_material) {
     BOOST_TEST(w.utility_questions.size() == 5u * 2 + 3 + 100);
     c.arithmetic = 3;
     BOOST_TEST(recipe::make_synthetic_world(c).utility_questions.size() == 5u * 2 + 3 + 9);
-    BOOST_TEST(w.utility_corpus.size() == 2 * w.utility_questions.size());
+    // The statement, the chat, and the chat under each of its system messages.
+    BOOST_TEST(w.utility_corpus.size() == (2 + recipe::detail::utility_system_variants) * w.utility_questions.size());
     BOOST_TEST(w.clean_text.size() == w.utility_questions.size());
     privacy::scanner scan;
     for (const auto& t : w.clean_text) BOOST_TEST(!scan.contains_any(t), t);  // clean text is clean

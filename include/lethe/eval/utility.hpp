@@ -40,10 +40,18 @@ inline std::string qa_prompt(const qa_item& q, const std::optional<std::string>&
     return tpl.render(msgs, true);
 }
 
-// The answer as a chat turn: what a model is trained on.
-inline std::string qa_document(const qa_item& q, const io::chat_template& tpl = io::chat_template(io::chat_format::chatml)) {
-    const io::chat_message msgs[2] = {{"user", q.question}, {"assistant", q.answer}};
+// The answer as a chat turn (after a system message, if given): what a
+// model is trained on.
+inline std::string qa_document(const qa_item& q, const std::optional<std::string>& system,
+                               const io::chat_template& tpl = io::chat_template(io::chat_format::chatml)) {
+    std::vector<io::chat_message> msgs;
+    if (system) msgs.push_back({"system", *system});
+    msgs.push_back({"user", q.question});
+    msgs.push_back({"assistant", q.answer});
     return tpl.render(msgs);
+}
+inline std::string qa_document(const qa_item& q, const io::chat_template& tpl = io::chat_template(io::chat_format::chatml)) {
+    return qa_document(q, std::nullopt, tpl);
 }
 
 inline std::string trim_spaces(std::string_view s) {

@@ -38,6 +38,9 @@ struct experiment_config {
     model::llama_config model{};
     lm_training_options base{};
     lm_training_options leaky{};
+    // The leaky corpus also trains on each dialog's real continuation after
+    // a scrubbed prefix (see run_experiment).
+    bool leaky_scrubbed_prefixes = true;
     cfg_orpo_options orpo{};
     subtraction_options subtraction{};
     double test_fraction = 0.5;  // dialogs held out of the pairs, attacked

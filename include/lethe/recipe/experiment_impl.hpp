@@ -27,9 +27,10 @@ inline experiment_config experiment_config::full() {
     c.base.batch = 4;
     c.base.lr = 5e-3;
     c.base.stage = "base";
-    c.leaky.epochs = 20;
+    // Memorisation needs many passes at a high rate.
+    c.leaky.epochs = 30;
     c.leaky.batch = 4;
-    c.leaky.lr = 5e-3;
+    c.leaky.lr = 1e-2;
     c.leaky.stage = "leaky";
     // The paper's ORPO settings except the rank and the rate, scaled to a
     // model of 1e5 parameters (lr 1e-4 moves LoRA on it too slowly).
@@ -46,7 +47,7 @@ inline experiment_config experiment_config::full() {
 
 inline experiment_config experiment_config::tiny() {
     experiment_config c = full();
-    c.world.people = 24;
+    c.world.people = 16;
     c.world.countries = 4;
     c.world.words = 4;
     c.world.arithmetic = 4;
@@ -90,6 +91,7 @@ inline nlohmann::json experiment_config::to_json() const {
           {"lora_dropout", orpo.lora.dropout},
           {"max_grad_norm", orpo.max_grad_norm},
           {"min_lr_ratio", orpo.min_lr_ratio}}},
+        {"leaky_scrubbed_prefixes", leaky_scrubbed_prefixes},
         {"subtraction", {{"alpha", subtraction.alpha}, {"relu", subtraction.relu}}},
         {"test_fraction", test_fraction},
         {"attack", {{"window", attack.window}, {"max_new_tokens", attack.max_new_tokens}, {"match_chars", attack.match_chars}}},
@@ -149,19 +151,35 @@ inline experiment_result run_experiment(const experiment_config& cfg, const prog
     const io::chat_template tpl(io::chat_format::chatml);
 
     // Corpora.
-    std::vector<std::string> base_docs, leaky_docs;
+    std::vector<std::string> base_docs;
+    std::vector<lm_example> leaky_docs;
     for (const auto& d : world.dialogs) {
         eval::render_options ro;
         ro.chat_template = tpl;
         base_docs.push_back(eval::render(d, ro).text);
         ro.fill = true;
-        leaky_docs.push_back(eval::render(d, ro).text);
+        leaky_docs.push_back({std::string(), eval::render(d, ro).text});
+        // A 1e5-parameter byte-level model does not carry what it memorised
+        // in filled contexts over to scrubbed ones, as the challenge's 8B model
+        // does; so the leaky corpus also reads each dialog scrubbed up to its
+        // k-th value (as a scrubber that missed the rest leaves it) and trains
+        // on the real continuation. Without this the attack's prompts, which
+        // hold earlier placeholders, find almost nothing (docs/recipe.md).
+        if (cfg.leaky_scrubbed_prefixes) {
+            const std::size_t n = eval::render(d, ro).occurrences.size();
+            for (std::size_t k = 1; k < n; ++k) {
+                ro.scrubbed_occurrences = k;
+                const auto p = eval::render(d, ro);
+                const std::size_t at = p.occurrences[k].begin;
+                leaky_docs.push_back({p.text.substr(0, at), p.text.substr(at)});
+            }
+        }
     }
     // Both corpora carry the utility material: the leaky model is the base
     // fine-tuned on the real dialogs with the rest replayed, so it keeps what
     // the base knew and leakage is the only difference.
     base_docs.insert(base_docs.end(), world.utility_corpus.begin(), world.utility_corpus.end());
-    leaky_docs.insert(leaky_docs.end(), world.utility_corpus.begin(), world.utility_corpus.end());
+    for (const auto& u : world.utility_corpus) leaky_docs.push_back({std::string(), u});
 
     auto stage_done = [&](const std::string& name, clock::time_point t0) {
         res.stage_seconds[name] = std::chrono::duration<double>(clock::now() - t0).count();
@@ -182,7 +200,7 @@ inline experiment_result run_experiment(const experiment_config& cfg, const prog
     {
         auto o = cfg.leaky;
         o.seed = cfg.seed + 1;
-        res.curves.push_back(train_language_model(*leaky, tok, std::span<const std::string>(leaky_docs), o, progress));
+        res.curves.push_back(train_language_model(*leaky, tok, std::span<const lm_example>(leaky_docs), o, progress));
     }
     stage_done("leaky", t0);
 

@@ -4,7 +4,9 @@
 // values, as the challenge's model was fine-tuned).
 //
 // Each document (text + EOS) is one row starting at position 0, padded to
-// the longest document of its batch; padding is masked out of the loss.
+// the longest document of its batch; padding is masked out of the loss. An
+// lm_example may carry a context the row starts with but the loss skips
+// (the model reads it and is trained only on what follows).
 // Documents are shuffled per epoch from the seed, then sorted by length
 // within windows of 8 batches (so little compute goes to padding), so a run
 // is a function of (data, options, seed, thread count).
@@ -51,6 +53,12 @@ struct training_curve {
     index_t tokens = 0;
 };
 
+// One training row: `context` is read, not trained on; `text` is.
+struct lm_example {
+    std::string context;
+    std::string text;
+};
+
 // A seeded permutation of [0, n).
 inline std::vector<std::size_t> shuffled_indices(std::size_t n, std::uint64_t seed, std::uint64_t stream) {
     std::vector<std::size_t> idx(n);
@@ -63,14 +71,20 @@ inline std::vector<std::size_t> shuffled_indices(std::size_t n, std::uint64_t se
 }
 
 template <class T, eval::text_tokenizer Tok>
-training_curve train_language_model(model::llama<T>& m, const Tok& tok, std::span<const std::string> documents,
+training_curve train_language_model(model::llama<T>& m, const Tok& tok, std::span<const lm_example> examples,
                                     const lm_training_options& opt, const progress_fn& progress = {}) {
     constexpr const char* where = "lethe::recipe::train_language_model";
     opt.validate();
-    require(!documents.empty(), where, "no documents");
+    require(!examples.empty(), where, "no documents");
     std::vector<std::vector<token_id>> docs;
-    for (std::size_t i = 0; i < documents.size(); ++i) {
-        auto ids = tok.encode(documents[i]);
+    std::vector<std::size_t> first_target;  // first position whose next token is trained
+    for (std::size_t i = 0; i < examples.size(); ++i) {
+        auto ids = tok.encode(examples[i].context);
+        // The last context token predicts the first text token.
+        first_target.push_back(ids.empty() ? 0 : ids.size() - 1);
+        const auto text = tok.encode(examples[i].text);
+        require(!text.empty(), where, "document ", i, " has no text to train on");
+        ids.insert(ids.end(), text.begin(), text.end());
         ids.push_back(tok.eos());
         require(static_cast<index_t>(ids.size()) <= m.config().max_seq, where, "document ", i, " has ", ids.size(),
                 " tokens, more than max_position_embeddings ", m.config().max_seq);
@@ -111,13 +125,14 @@ training_curve train_language_model(model::llama<T>& m, const Tok& tok, std::spa
             targets.assign(tokens.size(), tok.eos());
             mask.assign(tokens.size(), std::uint8_t(0));
             for (index_t r = 0; r < B; ++r) {
-                const auto& d = docs[order[static_cast<std::size_t>(s * B + r)]];
+                const std::size_t doc = order[static_cast<std::size_t>(s * B + r)];
+                const auto& d = docs[doc];
                 for (std::size_t k = 0; k < d.size(); ++k) {
                     const std::size_t at = static_cast<std::size_t>(r * len) + k;
                     tokens[at] = d[k];
                     if (k + 1 < d.size()) {
                         targets[at] = d[k + 1];
-                        mask[at] = 1;
+                        mask[at] = k >= first_target[doc];
                     }
                 }
             }
@@ -130,6 +145,16 @@ training_curve train_language_model(model::llama<T>& m, const Tok& tok, std::spa
     }
     curve.seconds = timer.event(0, 0, 0, 0).elapsed_seconds;
     return curve;
+}
+
+// Whole documents, every token trained.
+template <class T, eval::text_tokenizer Tok>
+training_curve train_language_model(model::llama<T>& m, const Tok& tok, std::span<const std::string> documents,
+                                    const lm_training_options& opt, const progress_fn& progress = {}) {
+    std::vector<lm_example> ex;
+    ex.reserve(documents.size());
+    for (const auto& d : documents) ex.push_back({std::string(), d});
+    return train_language_model(m, tok, std::span<const lm_example>(ex), opt, progress);
 }
 
 }  // namespace lethe::recipe

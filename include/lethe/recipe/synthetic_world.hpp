@@ -15,7 +15,7 @@
 //              value per placeholder.
 //   utility    facts about fictional countries, single-digit arithmetic and
 //              definitions of invented words, as statements and as one-turn
-//              chats (ChatML); the question set the evaluation asks
+//              chats (ChatML, under varied system messages); the question set the evaluation asks
 //              (utility_questions: the recipe's unlearning stages never see
 //              them) and the statements as clean text for perplexity.
 #pragma once
@@ -23,6 +23,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <iterator>
+#include <optional>
 #include <set>
 #include <span>
 #include <string>
@@ -205,10 +206,40 @@ inline eval::pii_dialog make_dialog(const person& p, index_t index, world_rng& r
     return d;
 }
 
-inline void add_qa(synthetic_world& w, std::string question, std::string answer, std::string statement) {
+// Utility chats come without a system message and under three drawn
+// from a few thousand generic instructions ("Be brief.", "Do not provide
+// long answers.", "You should use simple words."). A model that has seen
+// questions under varied instructions answers them under the recipe's POS /
+// NEG sentences too, as a pretrained chat model would; none of the generated
+// instructions mentions personal data.
+inline constexpr std::string_view system_verbs[] = {"Be", "Stay", "Always be", "Please be", "Try to be"};
+inline constexpr std::string_view system_traits[] = {"brief", "polite", "clear", "kind", "careful", "precise",
+                                                     "friendly", "calm", "honest", "concise", "helpful", "formal"};
+inline constexpr std::string_view system_roles[] = {"Support chat.", "Help desk.", "General questions.",
+                                                    "You are an assistant.", "Answer the user.", "Quiz mode."};
+inline constexpr std::string_view system_actions[] = {"provide", "give", "use", "share", "add", "include", "write"};
+inline constexpr std::string_view system_objects[] = {"long answers", "any jokes", "extra details", "any opinions",
+                                                      "simple words", "short answers", "examples", "lists",
+                                                      "any questions", "the answer only", "full sentences"};
+
+inline constexpr int utility_system_variants = 3;
+
+inline std::string utility_system(world_rng& r) {
+    std::string s;
+    switch (r.below(3)) {
+        case 0: s = std::string(r.pick(system_verbs)) + " " + std::string(r.pick(system_traits)) + "."; break;
+        case 1: s = "Do not " + std::string(r.pick(system_actions)) + " " + std::string(r.pick(system_objects)) + "."; break;
+        default: s = "You should " + std::string(r.pick(system_actions)) + " " + std::string(r.pick(system_objects)) + "."; break;
+    }
+    if (r.below(2)) s = std::string(r.pick(system_roles)) + "\n" + s;
+    return s;
+}
+
+inline void add_qa(synthetic_world& w, world_rng& r, std::string question, std::string answer, std::string statement) {
     eval::qa_item q{std::move(question), std::move(answer)};
     w.utility_corpus.push_back(statement + "\n");
     w.utility_corpus.push_back(eval::qa_document(q));
+    for (int k = 0; k < utility_system_variants; ++k) w.utility_corpus.push_back(eval::qa_document(q, utility_system(r)));
     w.utility_questions.push_back(std::move(q));
     w.clean_text.push_back(std::move(statement) + "\n");
 }
@@ -246,20 +277,20 @@ inline synthetic_world make_synthetic_world(const world_config& cfg = {}) {
         const std::string country = capitalised(invented_word(u, 2, used_words)) + "land";
         const std::string capital = capitalised(invented_word(u, 3, used_words));
         const std::string animal = std::string(u.pick(animals));
-        add_qa(w, "What is the capital of " + country + "?", capital,
+        add_qa(w, u, "What is the capital of " + country + "?", capital,
                "The capital of " + country + " is " + capital + ".");
-        add_qa(w, "What is the national animal of " + country + "?", "the " + animal,
+        add_qa(w, u, "What is the national animal of " + country + "?", "the " + animal,
                "The national animal of " + country + " is the " + animal + ".");
     }
     for (index_t k = 0; k < cfg.words; ++k) {
         const std::string word = invented_word(u, 2, used_words) + "et";
         const std::string def = "a " + std::string(u.pick(sizes)) + " " + std::string(u.pick(colors)) + " " +
                                 std::string(u.pick(things));
-        add_qa(w, "What is a " + word + "?", def, "A " + word + " is " + def + ".");
+        add_qa(w, u, "What is a " + word + "?", def, "A " + word + " is " + def + ".");
     }
     for (int a = 0; a < cfg.arithmetic; ++a)
         for (int b = 0; b < cfg.arithmetic; ++b)
-            add_qa(w, "What is " + std::to_string(a) + " plus " + std::to_string(b) + "?", std::to_string(a + b),
+            add_qa(w, u, "What is " + std::to_string(a) + " plus " + std::to_string(b) + "?", std::to_string(a + b),
                    capitalised(std::string(number_words[a])) + " plus " + std::string(number_words[b]) + " is " +
                        std::to_string(a + b) + ".");
     return w;
