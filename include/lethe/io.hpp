@@ -7,6 +7,7 @@
 #include "io/float16.hpp"
 #include "io/gguf.hpp"
 #include "io/gguf_llama.hpp"
+#include "io/gguf_matvec.hpp"
 #include "io/jsonl.hpp"
 #include "io/peft.hpp"
 #include "io/safetensors.hpp"

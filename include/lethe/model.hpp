@@ -3,6 +3,7 @@
 #pragma once
 
 #include "model/arithmetic.hpp"
+#include "model/bf16_linear.hpp"
 #include "model/checkpoint.hpp"
 #include "model/config.hpp"
 #include "model/layers.hpp"

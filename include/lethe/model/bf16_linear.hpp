@@ -87,7 +87,7 @@ inline void deinterleave_pairs(const float* x, float* xd, index_t n, index_t in)
 template <int NR>
 inline void bf16_gemv_rows(const float* LETHE_RESTRICT x, const float* LETHE_RESTRICT xd, index_t in,
                            const bf16_output& o, index_t j0, index_t j1) noexcept {
-    constexpr int R = NR <= 2 ? 4 : 2;
+    [[maybe_unused]] constexpr int R = NR <= 2 ? 4 : 2;  // unused where the vector loop is compiled out (nvcc)
     index_t j = j0;
     index_t whole = 0;  // elements done by the vector loop
 #if LETHE_HAS_VECTOR_EXT
