@@ -10,7 +10,7 @@ namespace lethe::recipe {
 
 inline experiment_config experiment_config::full() {
     experiment_config c;
-    c.world.people = 64;
+    c.world.people = 32;
     c.world.countries = 6;
     c.world.words = 6;
     c.world.arithmetic = 5;

@@ -206,7 +206,7 @@ inline eval::pii_dialog make_dialog(const person& p, index_t index, world_rng& r
     return d;
 }
 
-// Utility chats come without a system message and under three drawn
+// Utility chats come without a system message and under six drawn
 // from a few thousand generic instructions ("Be brief.", "Do not provide
 // long answers.", "You should use simple words."). A model that has seen
 // questions under varied instructions answers them under the recipe's POS /
@@ -222,7 +222,7 @@ inline constexpr std::string_view system_objects[] = {"long answers", "any jokes
                                                       "simple words", "short answers", "examples", "lists",
                                                       "any questions", "the answer only", "full sentences"};
 
-inline constexpr int utility_system_variants = 3;
+inline constexpr int utility_system_variants = 6;
 
 inline std::string utility_system(world_rng& r) {
     std::string s;
