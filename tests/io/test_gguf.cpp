@@ -286,7 +286,7 @@ BOOST_AUTO_TEST_SUITE_END()
 // integers times powers of two, exactly representable: equality is exact.
 
 namespace {
-constexpr std::uint16_t h_one = 0x3c00, h_half = 0x3800, h_quarter = 0x3400, h_minus_one = 0xbc00, h_two = 0x4000;
+constexpr std::uint16_t h_half = 0x3800, h_quarter = 0x3400, h_minus_one = 0xbc00, h_two = 0x4000;
 
 std::vector<float> decode(ggml_type t, const std::vector<unsigned char>& blocks, int n) {
     BOOST_REQUIRE_EQUAL(static_cast<index_t>(blocks.size()), ggml_row_bytes(t, n));
