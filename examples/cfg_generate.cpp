@@ -10,6 +10,8 @@
 //                 cfg-generate --cfg-scale 3   (guided: placeholders)
 #include <lethe/guidance.hpp>
 
+#include "support/cli.hpp"
+
 #include <charconv>
 #include <cstdio>
 #include <fstream>
@@ -78,17 +80,7 @@ void usage(std::ostream& os) {
 
 template <class T>
 T parse_number(std::string_view flag, std::string_view text) {
-    T v{};
-    if constexpr (std::is_floating_point_v<T>) {
-        std::istringstream is{std::string(text)};
-        is >> v;
-        if (!is || !is.eof()) bad_argument(std::string(flag) + ": '" + std::string(text) + "' is not a number");
-    } else {
-        const auto r = std::from_chars(text.data(), text.data() + text.size(), v);
-        if (r.ec != std::errc{} || r.ptr != text.data() + text.size())
-            bad_argument(std::string(flag) + ": '" + std::string(text) + "' is not a non-negative integer");
-    }
-    return v;
+    return lethe_examples::parse_number<T>(flag, text, bad_argument);
 }
 
 }  // namespace

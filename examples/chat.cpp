@@ -13,6 +13,8 @@
 // sentence) runs as a second slot; both rows go through one model call per
 // token (lethe::guidance::generate).
 #include <lethe/guidance.hpp>
+
+#include "support/cli.hpp"
 #include <lethe/io/gguf_llama_model.hpp>
 
 #include <unistd.h>
@@ -118,17 +120,7 @@ void usage(std::ostream& os) {
 
 template <class T>
 T parse_number(std::string_view flag, std::string_view text) {
-    T v{};
-    if constexpr (std::is_floating_point_v<T>) {
-        std::istringstream is{std::string(text)};
-        is >> v;
-        if (!is || !is.eof()) bad_argument(std::string(flag) + ": '" + std::string(text) + "' is not a number");
-    } else {
-        const auto r = std::from_chars(text.data(), text.data() + text.size(), v);
-        if (r.ec != std::errc{} || r.ptr != text.data() + text.size())
-            bad_argument(std::string(flag) + ": '" + std::string(text) + "' is not a non-negative integer");
-    }
-    return v;
+    return lethe_examples::parse_number<T>(flag, text, bad_argument);
 }
 
 // The two token histories of one dialog (conditional and negative system
