@@ -5,3 +5,5 @@ lethe_add_test(test_gguf_smollm2 SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_gguf_smo
 set_tests_properties(test_gguf_smollm2 PROPERTIES SKIP_RETURN_CODE 77)
 # quantized_matvec against the dequantised product, every block type.
 lethe_add_test(test_gguf_matvec SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_gguf_matvec.cpp)
+# Quantised inference weights of the model on a synthetic GGUF llama (every block type).
+lethe_add_test(test_gguf_quantized_llama SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_gguf_quantized_llama.cpp)

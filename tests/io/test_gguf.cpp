@@ -14,35 +14,14 @@
 #include <unistd.h>
 
 #include "lethe_test.hpp"
+#include "test_gguf_support.hpp"
 
 using namespace lethe::io;
 using lethe::index_t;
 
 namespace {
 
-// Writes GGUF bytes by hand (little-endian), so the tests do not depend on
-// the reader to build their inputs.
-struct gguf_builder {
-    std::vector<unsigned char> b;
-    void u8(unsigned v) { b.push_back(static_cast<unsigned char>(v)); }
-    void u16(std::uint16_t v) { for (int k = 0; k < 2; ++k) u8((v >> (8 * k)) & 0xff); }
-    void u32(std::uint32_t v) { for (int k = 0; k < 4; ++k) u8((v >> (8 * k)) & 0xff); }
-    void u64(std::uint64_t v) { for (int k = 0; k < 8; ++k) u8(static_cast<unsigned>((v >> (8 * k)) & 0xff)); }
-    void f32(float f) { std::uint32_t u; std::memcpy(&u, &f, 4); u32(u); }
-    void f64(double f) { std::uint64_t u; std::memcpy(&u, &f, 8); u64(u); }
-    void str(std::string_view s) { u64(s.size()); for (char c : s) u8(static_cast<unsigned char>(c)); }
-    void header(std::uint32_t version, std::uint64_t n_tensors, std::uint64_t n_kv) {
-        for (char c : std::string_view("GGUF")) u8(static_cast<unsigned char>(c));
-        u32(version); u64(n_tensors); u64(n_kv);
-    }
-    void key(std::string_view k, gguf_value_type t) { str(k); u32(static_cast<std::uint32_t>(t)); }
-    void tensor(std::string_view name, std::vector<std::uint64_t> dims, ggml_type t, std::uint64_t offset) {
-        str(name); u32(static_cast<std::uint32_t>(dims.size()));
-        for (auto d : dims) u64(d);
-        u32(static_cast<std::uint32_t>(t)); u64(offset);
-    }
-    void pad_to(std::size_t alignment) { while (b.size() % alignment) u8(0); }
-};
+using lethe_test_gguf::gguf_builder;
 
 std::span<const unsigned char> span_of(const std::vector<unsigned char>& v) { return {v.data(), v.size()}; }
 

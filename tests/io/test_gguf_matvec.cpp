@@ -1,7 +1,8 @@
 // quantized_matvec: W x read straight from ggml blocks equals the fp32
 // product with the dequantised weights (computed here in double), for every
 // block type, on random blocks with finite scales; accumulate mode; bad
-// shapes and workspaces throw.
+// shapes and workspaces throw. quantized_dot_rows with 1-4 inputs equals
+// quantized_matvec on each input bit for bit.
 #define BOOST_TEST_MODULE gguf_matvec
 #include <lethe/io/gguf_matvec.hpp>
 
@@ -11,51 +12,12 @@
 #include <vector>
 
 #include "lethe_test.hpp"
+#include "test_gguf_support.hpp"
 
 using namespace lethe::io;
 using lethe::index_t;
 
-namespace {
-
-// Random rows of blocks whose f16 scales are finite and moderate (0x2000-0x3bff:
-// 2^-7 .. ~1), so the products stay well inside float range.
-std::vector<unsigned char> random_rows(ggml_type t, index_t rows, index_t cols, unsigned seed) {
-    const auto tr = ggml_traits(t);
-    std::vector<unsigned char> b(static_cast<std::size_t>(rows * ggml_row_bytes(t, cols)));
-    std::mt19937 gen(seed);
-    for (auto& x : b) x = static_cast<unsigned char>(gen());
-    auto put_scale = [&](std::size_t at) {
-        const auto h = static_cast<std::uint16_t>(0x2000 + gen() % 0x1bff);
-        b[at] = h & 0xff;
-        b[at + 1] = h >> 8;
-    };
-    if (t == ggml_type::f16 || t == ggml_type::bf16 || t == ggml_type::f32) {
-        // Plain types: overwrite with small finite values.
-        std::vector<float> v(static_cast<std::size_t>(rows * cols));
-        for (auto& x : v) x = static_cast<float>(static_cast<int>(gen() % 2001) - 1000) / 1000.0f;
-        if (t == ggml_type::f32) std::memcpy(b.data(), v.data(), b.size());
-        else
-            for (std::size_t i = 0; i < v.size(); ++i) {
-                const std::uint16_t h = t == ggml_type::f16 ? float_to_half(v[i]) : float_to_bf16(v[i]);
-                b[2 * i] = h & 0xff;
-                b[2 * i + 1] = h >> 8;
-            }
-        return b;
-    }
-    const std::size_t blocks = b.size() / static_cast<std::size_t>(tr.block_bytes);
-    for (std::size_t k = 0; k < blocks; ++k) {
-        const std::size_t base = k * static_cast<std::size_t>(tr.block_bytes);
-        switch (t) {
-            case ggml_type::q6_k: put_scale(base + 208); break;
-            case ggml_type::q4_k: case ggml_type::q5_k: case ggml_type::q4_1: case ggml_type::q5_1:
-                put_scale(base); put_scale(base + 2); break;
-            default: put_scale(base); break;
-        }
-    }
-    return b;
-}
-
-}  // namespace
+using lethe_test_gguf::random_rows;
 
 BOOST_AUTO_TEST_CASE(matches_dequantised_product_for_every_type) {
     const ggml_type types[] = {ggml_type::f32,  ggml_type::f16,  ggml_type::bf16, ggml_type::q4_0,
@@ -111,4 +73,44 @@ BOOST_AUTO_TEST_CASE(accumulates_and_validates) {
                    quantized_matvec(lethe::seq, ggml_type::q4_1, w.data(), bytes - 1, rows, cols, x.data(), y.data(),
                                     std::span<float>(xsum));
                }).find("weights hold") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(several_inputs_equal_one_input_at_a_time) {
+    // quantized_dot_rows shares each block's widened quants among n inputs;
+    // every input's sum runs the same operations in the same order as with
+    // n = 1, so the results are bit-identical to quantized_matvec's (which
+    // the first case checks against double). Rows [5, 30) of 37 with a
+    // row stride of the output: a partial range as the model's tasks take.
+    const ggml_type types[] = {ggml_type::f32,  ggml_type::f16,  ggml_type::bf16, ggml_type::q4_0,
+                               ggml_type::q4_1, ggml_type::q5_0, ggml_type::q5_1, ggml_type::q8_0,
+                               ggml_type::q4_k, ggml_type::q5_k, ggml_type::q6_k};
+    const index_t rows = 37, cols = 256, j0 = 5, j1 = 30, blocks = cols / 32;
+    const auto x = lethe_test::random_normal<float>(static_cast<std::size_t>(4 * cols), 9);
+    std::vector<float> xsum(static_cast<std::size_t>(4 * blocks));
+    for (index_t r = 0; r < 4; ++r) quantized_block_sums(x.data() + r * cols, cols, xsum.data() + r * blocks);
+    for (const auto t : types) {
+        BOOST_TEST_CONTEXT(ggml_traits(t).name) {
+            const auto w = random_rows(t, rows, cols, 21, 1.0f, true);
+            const auto bytes = static_cast<index_t>(w.size());
+            std::vector<float> single(static_cast<std::size_t>(4 * rows)), ws(static_cast<std::size_t>(blocks));
+            for (index_t r = 0; r < 4; ++r)
+                quantized_matvec(lethe::seq, t, w.data(), bytes, rows, cols, x.data() + r * cols,
+                                 single.data() + r * rows, std::span<float>(ws));
+            for (index_t n = 1; n <= quantized_dot_max_inputs; ++n)
+                for (bool acc : {false, true}) {
+                    std::vector<float> y(static_cast<std::size_t>(4 * rows), 0.25f);
+                    quantized_dot_rows(t, w.data(), ggml_row_bytes(t, cols), cols, x.data(), xsum.data(), blocks, n,
+                                       j0, j1, y.data(), rows, acc);
+                    for (index_t r = 0; r < 4; ++r)
+                        for (index_t j = 0; j < rows; ++j) {
+                            const float got = y[std::size_t(r * rows + j)];
+                            const float one = single[std::size_t(r * rows + j)];
+                            // Outside the inputs or rows asked for: untouched.
+                            const float want = r >= n || j < j0 || j >= j1 ? 0.25f : acc ? 0.25f + one : one;
+                            BOOST_CHECK_MESSAGE(got == want, "n " << n << " acc " << acc << " input " << r << " row "
+                                                                  << j << ": " << got << " vs " << want);
+                        }
+                }
+        }
+    }
 }

@@ -50,6 +50,13 @@ struct gguf_hf_tensor {
 // Every tensor of the file with its HF name (throws for a tensor it cannot map).
 std::vector<gguf_hf_tensor> gguf_llama_hf_tensors(const gguf_file& f);
 
+// The file row that holds HF row r of a q/k projection with heads of hd
+// rows (the inverse of the converter's permutation above).
+LETHE_HD constexpr index_t gguf_rope_source_row(index_t r, index_t hd) noexcept {
+    const index_t h = r / hd, w = r % hd, half = hd / 2;
+    return h * hd + 2 * (w % half) + w / half;
+}
+
 // Dequantises one tensor into dst (row-major HF layout, un-permuted).
 template <execution_policy P>
 void gguf_load_hf_tensor(const P& pol, const gguf_hf_tensor& t, std::span<float> dst) {
@@ -64,15 +71,13 @@ void gguf_load_hf_tensor(const P& pol, const gguf_hf_tensor& t, std::span<float>
     const std::int64_t rows = s.rows(), cols = s.row_elements();
     require(rows % t.rope_heads == 0 && (rows / t.rope_heads) % 2 == 0, where, t.hf_name, ": ", rows,
             " rows do not split into ", t.rope_heads, " heads of even size");
-    const std::int64_t hd = rows / t.rope_heads, half = hd / 2;
+    const std::int64_t hd = rows / t.rope_heads;
     const index_t row_bytes = ggml_row_bytes(s.type, cols);
     const auto* base = s.data;
     float* out = dst.data();
     const ggml_type type = s.type;
     pol.parallel_for(rows, [=] LETHE_HD(index_t r) {
-        const index_t h = r / hd, w = r % hd;
-        const index_t src = h * hd + 2 * (w % half) + w / half;
-        dequantize_row(type, base + src * row_bytes, out + r * cols, cols);
+        dequantize_row(type, base + gguf_rope_source_row(r, hd) * row_bytes, out + r * cols, cols);
     });
 }
 

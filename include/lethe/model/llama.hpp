@@ -29,6 +29,7 @@
 #include "layers.hpp"
 #include "lora.hpp"
 #include "parameters.hpp"
+#include "quantized_linear.hpp"
 #include "random.hpp"
 
 namespace lethe::model {
@@ -50,8 +51,10 @@ inline void keep_heap_pages() {
 
 // How prefill/step read the weight matrices (training always reads params()).
 enum class weight_storage {
-    fp32,  // params() as they are
-    bf16,  // a bf16 copy of every matrix: half the bytes per decoded token
+    fp32,       // params() as they are
+    bf16,       // a bf16 copy of every matrix: half the bytes per decoded token
+    quantized,  // a reader's block-quantised matrices (quantized_weights) for
+                // decode-sized batches; larger batches (prefill) read params()
 };
 
 template <class T = float>
@@ -251,7 +254,20 @@ public:
     // second block that prefill/step read instead, widening to float in
     // registers. It is a snapshot: call it again after changing params()
     // (training, merge_lora, loading). Only for llama<float>.
+    // quantized: see the overload below; this one only re-selects blocks
+    // already handed over. fp32 and bf16 release the quantised blocks.
     void set_inference_weights(weight_storage s) {
+        constexpr const char* where = "llama::set_inference_weights";
+        if (s == weight_storage::quantized) {
+            require(!quant_.matrices.empty(), where,
+                    "quantized weights come from a reader: pass them with set_inference_weights(quantized_weights) "
+                    "(e.g. io::load_gguf_llama with weights = quantized)");
+            wbf16_ = {};
+            bf16_ws_ = {};
+            storage_ = s;
+            return;
+        }
+        quant_ = {};
         if (s == weight_storage::fp32) {
             wbf16_ = {};
             bf16_ws_ = {};
@@ -267,7 +283,46 @@ public:
         }
         storage_ = s;
     }
+    // Quantised inference weights: decode-sized batches (n <= small_batch_rows
+    // rows: decode, CFG pairs, the head of a prefill) multiply by q's blocks,
+    // the embedding lookup dequantises one row per token, and tensors q has
+    // no format for (norm weights) read params(). Prefill's larger products
+    // keep reading params(), which must hold the same weights dequantised
+    // (as io::load_gguf_llama loads them). The blocks are a snapshot, never
+    // recomputed: after changing params() (training, merge_lora), switch to
+    // fp32 or bf16. Only for llama<float>.
+    void set_inference_weights(quantized_weights q) {
+        constexpr const char* where = "llama::set_inference_weights";
+        require(std::is_same_v<T, float>, where, "quantized weights need llama<float>");
+        const auto& L = params_.layout().tensors();
+        require(q.matrices.size() == L.size(), where, "quantized weights list ", q.matrices.size(),
+                " tensors, the model has ", L.size());
+        for (std::size_t i = 0; i < L.size(); ++i) {
+            const quantized_matrix& m = q.matrices[i];
+            if (!m) continue;
+            const auto& t = L[i];
+            const quantized_format& f = *m.format;
+            require(!t.is_vector, where, t.name, ": a vector has no quantised form");
+            require(m.rows == t.rows && m.cols == t.cols, where, t.name, ": quantised matrix is ", m.rows, " x ",
+                    m.cols, ", the model's is ", t.rows, " x ", t.cols);
+            require(f.block_elements > 0 && m.cols % f.block_elements == 0 &&
+                        m.row_bytes == m.cols / f.block_elements * f.block_bytes,
+                    where, t.name, ": ", m.cols, " columns of ", f.name, " (blocks of ", f.block_elements, " in ",
+                    f.block_bytes, " bytes) do not make rows of ", m.row_bytes, " bytes");
+            require(m.blocks != nullptr && f.dot_rows != nullptr && f.dequantize_row != nullptr &&
+                        (f.aux_per_block == 0 || f.prepare_input != nullptr),
+                    where, t.name, ": missing blocks or kernels for ", f.name);
+        }
+        wbf16_ = {};
+        bf16_ws_ = {};
+        quant_ = std::move(q);
+        storage_ = weight_storage::quantized;
+    }
     weight_storage inference_weights() const noexcept { return storage_; }
+    // Bytes of the inference copy held next to params() (bf16 copy or quantised blocks).
+    std::size_t inference_copy_bytes() const noexcept {
+        return storage_ == weight_storage::quantized ? quant_.bytes : wbf16_.size() * sizeof(kernels::bf16_t);
+    }
 
     // Appends tokens[r] to slot slots[r] (rows of different lengths in one
     // batch); logits row r receives the logits after the last new token.
@@ -579,10 +634,17 @@ private:
         {
             const T* E = params_.ptr(shape_->embed);
             const kernels::bf16_t* Eb = bf16_ptr(shape_->embed);
+            const quantized_matrix* Eq = quant_ptr(shape_->embed);
             index_t n = 0;
             for (index_t r = 0; r < R; ++r)
                 for (token_id t : rows[std::size_t(r)]) {
                     T* xr = x + d * n++;
+                    if constexpr (std::is_same_v<T, float>) {
+                        if (Eq) {
+                            Eq->format->dequantize_row(Eq->row(index_t(t)), xr, d);
+                            continue;
+                        }
+                    }
                     if (Eb)
                         for (index_t j = 0; j < d; ++j) xr[j] = T(io::bf16_to_float(Eb[index_t(t) * d + j]));
                     else
@@ -663,8 +725,10 @@ private:
         bool accumulate;
     };
     // Outputs that share the input x[n, in] (q|k|v, gate|up): from params()
-    // or, with bf16 weights, from the bf16 copy in one parallel region;
-    // unmerged LoRA adapters are added in fp32 when `adapters`.
+    // or, with bf16 weights, from the bf16 copy in one parallel region, or,
+    // with quantised weights and n <= small_batch_rows, from the blocks in
+    // one parallel region; unmerged LoRA adapters are added in fp32 when
+    // `adapters`.
     template <std::size_t K>
     void infer_linears(const T* x, index_t n, index_t in, const std::array<infer_output, K>& outs,
                        bool adapters = true) {
@@ -680,6 +744,18 @@ private:
                     for (const auto& o : b) kernels::bf16_gemm(pol_, x, n, in, o, bf16_ws_);
                 done = true;
             }
+            if (storage_ == weight_storage::quantized && n <= kernels::small_batch_rows) {
+                // Outputs without a quantised matrix read params().
+                std::array<kernels::quantized_output, K> qo{};
+                for (std::size_t i = 0; i < K; ++i)
+                    if (const quantized_matrix* w = quant_ptr(outs[i].tensor))
+                        qo[i] = kernels::quantized_output{w, outs[i].y, outs[i].accumulate};
+                    else
+                        kernels::linear_forward(pol_, x, params_.ptr(outs[i].tensor), outs[i].y, n, in, outs[i].out,
+                                                outs[i].accumulate);
+                kernels::quantized_gemv(pol_, x, n, in, qo, quant_ws_);
+                done = true;
+            }
         }
         if (!done)
             for (const auto& o : outs)
@@ -690,6 +766,12 @@ private:
     // The bf16 copy of a tensor, or nullptr while inference reads fp32.
     const kernels::bf16_t* bf16_ptr(index_t tensor) const noexcept {
         return storage_ == weight_storage::bf16 ? wbf16_.data() + params_.layout()[tensor].offset : nullptr;
+    }
+    // The quantised matrix of a tensor, or nullptr (not quantised storage, or no block copy).
+    const quantized_matrix* quant_ptr(index_t tensor) const noexcept {
+        if (storage_ != weight_storage::quantized) return nullptr;
+        const quantized_matrix& m = quant_.matrices[std::size_t(tensor)];
+        return m ? &m : nullptr;
     }
 
     llama_config cfg_;
@@ -711,6 +793,8 @@ private:
     weight_storage storage_ = weight_storage::fp32;
     std::vector<kernels::bf16_t> wbf16_;  // bf16 copy of params() (layout offsets) when storage_ is bf16
     std::vector<float> bf16_ws_;          // widened weight rows (prefill) or deinterleaved inputs (decode)
+    quantized_weights quant_;             // block-quantised matrices when storage_ is quantized
+    std::vector<float> quant_ws_;         // per-input data of the quantised products (block sums of x)
 
     std::vector<T> kcache_, vcache_, inf_ws_;
     std::vector<index_t> lengths_, inf_slot_, inf_pos_, last_row_;
