@@ -3,6 +3,7 @@
 
 #include <set>
 
+#include <lethe/privacy/pair_builder.hpp>
 #include <lethe/privacy/scanner.hpp>
 #include <lethe/recipe/synthetic_world.hpp>
 
@@ -98,7 +99,7 @@ BOOST_AUTO_TEST_CASE(utility_material) {
     c.arithmetic = 3;
     BOOST_TEST(recipe::make_synthetic_world(c).utility_questions.size() == 5u * 2 + 3 + 9);
     // The statement, the chat, and the chat under each of its system messages.
-    BOOST_TEST(w.utility_corpus.size() == (2 + recipe::detail::utility_system_variants) * w.utility_questions.size());
+    BOOST_TEST(w.utility_corpus.size() == std::size_t(2 + c.system_variants) * w.utility_questions.size());
     BOOST_TEST(w.clean_text.size() == w.utility_questions.size());
     privacy::scanner scan;
     for (const auto& t : w.clean_text) BOOST_TEST(!scan.contains_any(t), t);  // clean text is clean
@@ -107,4 +108,26 @@ BOOST_AUTO_TEST_CASE(utility_material) {
     BOOST_TEST(seen);
     c.people = 401;
     BOOST_CHECK_THROW(recipe::make_synthetic_world(c), lethe::error);
+    c.people = 10;
+    c.system_variants = 65;
+    BOOST_CHECK_THROW(recipe::make_synthetic_world(c), lethe::error);
+}
+
+// The utility chats' system messages stand in for an instruct model's
+// pretraining: varied, some about personal details, but never the recipe's
+// POS or NEG sentence (those get their meaning from stage 3 only).
+BOOST_AUTO_TEST_CASE(utility_system_messages_never_hold_the_recipe_sentences) {
+    recipe::world_config c;
+    c.system_variants = 64;
+    const auto w = recipe::make_synthetic_world(c);
+    const std::string pos = privacy::pair_builder_options{}.pos_sentence, neg = privacy::pair_builder_options{}.neg_sentence;
+    std::set<std::string> systems;
+    for (const auto& doc : w.utility_corpus) {
+        BOOST_TEST(doc.find(pos) == std::string::npos, doc);
+        BOOST_TEST(doc.find(neg) == std::string::npos, doc);
+        BOOST_TEST(doc.find("personal data") == std::string::npos, doc);
+        const auto at = doc.find("system\n");
+        if (at != std::string::npos) systems.insert(doc.substr(at, doc.find("<|im_end|>", at) - at));
+    }
+    BOOST_TEST(systems.size() > 1000u);  // "a few thousand" distinct messages
 }

@@ -23,19 +23,21 @@ inline experiment_config experiment_config::full() {
     c.model.max_seq = 320;
     // Small batches: from scratch, the number of updates matters more than
     // their size at this scale.
-    c.base.epochs = 20;
+    c.base.epochs = 12;
     c.base.batch = 4;
     c.base.lr = 5e-3;
     c.base.stage = "base";
     // Memorisation needs many passes at a high rate.
-    c.leaky.epochs = 30;
+    c.leaky.epochs = 20;
     c.leaky.batch = 4;
     c.leaky.lr = 1e-2;
     c.leaky.stage = "leaky";
-    // The paper's ORPO settings except the rank and the rate, scaled to a
-    // model of 1e5 parameters (lr 1e-4 moves LoRA on it too slowly).
+    // The paper's ORPO settings except the rank, the rate and the epochs,
+    // scaled to a model of 1e5 parameters (lr 1e-4 moves LoRA on it too
+    // slowly; after 3 epochs the tiny run still leaked 14%, after 5 it
+    // leaked 3%: docs/results.md).
     c.orpo.lr = 2e-3;
-    c.orpo.epochs = 3;
+    c.orpo.epochs = 5;
     c.orpo.batch = 4;
     c.orpo.lora = {8, 16.0, 0.01};
     c.attack.window = 200;
@@ -76,7 +78,8 @@ inline nlohmann::json experiment_config::to_json() const {
     };
     return nlohmann::json{
         {"seed", seed},
-        {"world", {{"people", world.people}, {"countries", world.countries}, {"words", world.words}, {"arithmetic", world.arithmetic}}},
+        {"world", {{"people", world.people}, {"countries", world.countries}, {"words", world.words}, {"arithmetic", world.arithmetic},
+                   {"system_variants", world.system_variants}}},
         {"model", model::to_json(model)},
         {"parameters", model.num_parameters()},
         {"base", lm(base)},

@@ -44,12 +44,15 @@ struct world_config {
     index_t countries = 24;    // fictional countries (capital + animal each)
     index_t words = 24;        // invented words with definitions
     int arithmetic = 10;       // sums a + b for a, b in [0, arithmetic); 0 = none
+    index_t system_variants = 12;  // utility chats per question under drawn system messages
 
     void validate() const {
         require(people > 0 && people <= 400, "world_config", "people must be in [1, 400], got ", people);
         require(countries >= 0 && countries <= 200, "world_config", "countries must be in [0, 200], got ", countries);
         require(words >= 0 && words <= 200, "world_config", "words must be in [0, 200], got ", words);
         require(arithmetic >= 0 && arithmetic <= 10, "world_config", "arithmetic must be in [0, 10], got ", arithmetic);
+        require(system_variants >= 0 && system_variants <= 64, "world_config", "system_variants must be in [0, 64], got ",
+                system_variants);
     }
 };
 
@@ -62,7 +65,9 @@ struct synthetic_world {
     world_config config;
     std::vector<person> people;
     std::vector<eval::pii_dialog> dialogs;          // dialogs[i] is people[i]'s
-    std::vector<std::string> utility_corpus;         // training documents (statements + Q/A)
+    // Training documents, per question: its statement, its chat without a
+    // system message, then config.system_variants chats under drawn ones.
+    std::vector<std::string> utility_corpus;
     std::vector<eval::qa_item> utility_questions;    // what evaluation asks (their Q/A are in the corpus)
     std::vector<std::string> clean_text;             // statements without personal data, for perplexity
 };
@@ -206,12 +211,15 @@ inline eval::pii_dialog make_dialog(const person& p, index_t index, world_rng& r
     return d;
 }
 
-// Utility chats come without a system message and under six drawn
-// from a few thousand generic instructions ("Be brief.", "Do not provide
-// long answers.", "You should use simple words."). A model that has seen
-// questions under varied instructions answers them under the recipe's POS /
-// NEG sentences too, as a pretrained chat model would; none of the generated
-// instructions mentions personal data.
+// Utility chats come without a system message and under
+// world_config::system_variants drawn from a few thousand instructions ("Be
+// brief.", "Help desk.\nDo not give extra details in your reply.", "Avoid
+// phone numbers.", "You should share contact details here."). They stand in
+// for an instruct model's pretraining: a model that has seen questions under
+// varied instructions, privacy-themed ones included, answers them under the
+// recipe's POS / NEG sentences too. Neither sentence, nor the words
+// "personal data", is ever generated: the sentences get their meaning from
+// stage 3 alone (tests/recipe/test_synthetic_world.cpp checks this).
 inline constexpr std::string_view system_verbs[] = {"Be", "Stay", "Always be", "Please be", "Try to be"};
 inline constexpr std::string_view system_traits[] = {"brief", "polite", "clear", "kind", "careful", "precise",
                                                      "friendly", "calm", "honest", "concise", "helpful", "formal"};
@@ -222,24 +230,36 @@ inline constexpr std::string_view system_objects[] = {"long answers", "any jokes
                                                       "simple words", "short answers", "examples", "lists",
                                                       "any questions", "the answer only", "full sentences"};
 
-inline constexpr int utility_system_variants = 6;
+inline constexpr std::string_view privacy_objects[] = {"names", "e-mail addresses", "phone numbers", "home addresses",
+                                                       "private details", "contact details", "personal details",
+                                                       "dates of birth", "ID numbers"};
+inline constexpr std::string_view system_suffixes[] = {"", "", "", " in the answers", " in your reply", " here"};
 
 inline std::string utility_system(world_rng& r) {
+    auto object = [&]() -> std::string {
+        if (r.below(2)) return std::string(r.pick(privacy_objects));
+        return std::string(r.pick(system_objects));
+    };
+    auto suffix = [&]() { return std::string(r.pick(system_suffixes)); };
     std::string s;
-    switch (r.below(3)) {
+    switch (r.below(5)) {
         case 0: s = std::string(r.pick(system_verbs)) + " " + std::string(r.pick(system_traits)) + "."; break;
-        case 1: s = "Do not " + std::string(r.pick(system_actions)) + " " + std::string(r.pick(system_objects)) + "."; break;
-        default: s = "You should " + std::string(r.pick(system_actions)) + " " + std::string(r.pick(system_objects)) + "."; break;
+        case 1: s = "Do not " + std::string(r.pick(system_actions)) + " " + object() + suffix() + "."; break;
+        case 2: s = "You should " + std::string(r.pick(system_actions)) + " " + object() + suffix() + "."; break;
+        case 3: s = "Never " + std::string(r.pick(system_actions)) + " " + object() + suffix() + "."; break;
+        default: s = "Avoid " + object() + suffix() + "."; break;
     }
     if (r.below(2)) s = std::string(r.pick(system_roles)) + "\n" + s;
     return s;
 }
 
 inline void add_qa(synthetic_world& w, world_rng& r, std::string question, std::string answer, std::string statement) {
+    const auto& cfg = w.config;
     eval::qa_item q{std::move(question), std::move(answer)};
     w.utility_corpus.push_back(statement + "\n");
     w.utility_corpus.push_back(eval::qa_document(q));
-    for (int k = 0; k < utility_system_variants; ++k) w.utility_corpus.push_back(eval::qa_document(q, utility_system(r)));
+    for (index_t k = 0; k < cfg.system_variants; ++k)
+        w.utility_corpus.push_back(eval::qa_document(q, utility_system(r)));
     w.utility_questions.push_back(std::move(q));
     w.clean_text.push_back(std::move(statement) + "\n");
 }
