@@ -14,6 +14,8 @@
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
+#include <optional>
 #include <iostream>
 
 #include <nlohmann/json.hpp>
@@ -145,7 +147,15 @@ BOOST_AUTO_TEST_CASE(tokens_match_llama_cpp) {
 constexpr double kFp32Tol = 1e-3;
 constexpr double kLogitTol = 1.0;
 
-BOOST_AUTO_TEST_CASE(logits_and_greedy_match_llama_cpp) {
+// The parity run of one inference weight storage. With quantized storage
+// every greedy step is also run by a second, fp32 model on the same tokens
+// (a shadow): its logits must agree within kFp32Tol (the two compute the
+// same function of the same weights: the blocks dequantise to the fp32
+// parameters exactly; only float summation order differs), and its argmax
+// must be the quantised one wherever its best two are further apart than
+// that.
+static void check_parity_with_llama_cpp(lethe::model::weight_storage storage) {
+    const bool quantized = storage == lethe::model::weight_storage::quantized;
     const auto path = lethe_test::fixture_path("io/smollm2_logits.json");
     BOOST_REQUIRE_MESSAGE(std::filesystem::exists(path),
                           path << " is missing; regenerate it with tools/golden/llamacpp_logits.py");
@@ -153,8 +163,36 @@ BOOST_AUTO_TEST_CASE(logits_and_greedy_match_llama_cpp) {
     BOOST_REQUIRE(doc["prompts"].size() >= 10u);
     const auto fp32 = fixture("smollm2_fp32.json");  // fails when missing
     BOOST_REQUIRE(fp32["prompts"].size() == doc["prompts"].size());
-    auto loaded = load_gguf_llama(model_path(), {.max_seq = 512, .slots = 1, .policy = lethe::par.with_threads(2)});
+    const auto pol = lethe::par.with_threads(2);
+    auto loaded = load_gguf_llama(model_path(), {.max_seq = 512, .slots = 1, .policy = pol, .weights = storage});
     auto& m = loaded.model;
+    BOOST_REQUIRE(m.inference_weights() == storage);
+    std::optional<gguf_llama_model> shadow;
+    if (quantized) shadow.emplace(load_gguf_llama(model_path(), {.max_seq = 512, .slots = 1, .policy = pol}));
+    std::vector<float> shadow_logits(static_cast<std::size_t>(m.vocab_size()));
+    double worst_shadow = 0;
+    int shadow_steps = 0, shadow_argmax_same = 0;
+    // Feeds `next` to the shadow and compares its logits with m's (already stepped).
+    const auto shadow_step = [&](const std::vector<float>& logits, lethe::token_id next) {
+        const index_t s0[1] = {0};
+        shadow->model.step(s0, std::span<const lethe::token_id>(&next, 1),
+                           lethe::view2<float>(shadow_logits.data(), 1, m.vocab_size()));
+        double diff = 0;
+        for (std::size_t i = 0; i < logits.size(); ++i)
+            diff = std::max(diff, double(std::abs(logits[i] - shadow_logits[i])));
+        worst_shadow = std::max(worst_shadow, diff);
+        BOOST_CHECK_MESSAGE(diff <= kFp32Tol, "quantised and fp32 logits differ by " << diff);
+        auto sorted = shadow_logits;
+        std::partial_sort(sorted.begin(), sorted.begin() + 2, sorted.end(), std::greater<>());
+        const auto best = [](const std::vector<float>& z) {
+            return std::max_element(z.begin(), z.end()) - z.begin();
+        };
+        const bool same = best(logits) == best(shadow_logits);
+        shadow_argmax_same += same;
+        ++shadow_steps;
+        BOOST_CHECK_MESSAGE(same || sorted[0] - sorted[1] <= kFp32Tol,
+                            "argmax differs from the fp32 model's although its margin is " << sorted[0] - sorted[1]);
+    };
     const auto& tok = loaded.tokenizer;
     const index_t V = m.vocab_size();
     std::vector<float> logits(static_cast<std::size_t>(V));
@@ -172,6 +210,14 @@ BOOST_AUTO_TEST_CASE(logits_and_greedy_match_llama_cpp) {
             const std::span<const lethe::token_id> row(ids);
             m.prefill(slot, std::span<const std::span<const lethe::token_id>>(&row, 1),
                       lethe::view2<float>(logits.data(), 1, V));
+            if (shadow) {
+                shadow->model.reset(0);
+                // The prompt minus its last token; shadow_step feeds that one.
+                const std::span<const lethe::token_id> head(ids.data(), ids.size() - 1);
+                shadow->model.prefill(slot, std::span<const std::span<const lethe::token_id>>(&head, 1),
+                                      lethe::view2<float>(shadow_logits.data(), 1, V));
+                shadow_step(logits, ids.back());
+            }
             const auto& ref32 = fp32["prompts"][static_cast<std::size_t>(prompts)];
             // Same arithmetic as lethe: the same top-1 wherever the margin is
             // above the fp32 noise.
@@ -209,8 +255,10 @@ BOOST_AUTO_TEST_CASE(logits_and_greedy_match_llama_cpp) {
             for (; same < want.size(); ++same) {
                 const auto next = argmax();
                 if (next != want[same]) break;
-                if (same + 1 < want.size())
+                if (same + 1 < want.size()) {
                     m.step(slot, std::span<const lethe::token_id>(&next, 1), lethe::view2<float>(logits.data(), 1, V));
+                    if (shadow) shadow_step(logits, next);
+                }
             }
             if (same < want.size()) {
                 // A divergence is only legitimate where llama.cpp's own choice
@@ -227,10 +275,26 @@ BOOST_AUTO_TEST_CASE(logits_and_greedy_match_llama_cpp) {
             ++prompts;
         }
     }
+    const char* name = quantized ? "quantized" : storage == lethe::model::weight_storage::bf16 ? "bf16" : "fp32";
+    std::cout << "[" << name << " inference weights]\n";
+    if (shadow)
+        std::cout << "quantized vs fp32 model on the same tokens: max |logit diff| " << worst_shadow << " over "
+                  << shadow_steps << " positions (tolerance " << kFp32Tol << "), argmax same at " << shadow_argmax_same
+                  << "\n";
     std::cout << "fp32 parity: max |lethe - PyTorch| " << worst_fp32 << " (tolerance " << kFp32Tol << ")\n";
     std::cout << "logit parity: max |diff| " << worst << ", mean " << sum_diff / compared << " over " << compared
               << " top-" << doc["top_k"] << " logits (tolerance " << kLogitTol << "); top-1 " << top1_same << "/"
               << prompts << "; greedy " << agree_all << "/" << prompts << " prompts agree on every token\n";
     // Issue 7: greedy continuations agree for 32 tokens (or up to EOS) on most prompts.
     BOOST_TEST(2 * agree_all > prompts);
+}
+
+BOOST_AUTO_TEST_CASE(logits_and_greedy_match_llama_cpp) { check_parity_with_llama_cpp(lethe::model::weight_storage::fp32); }
+
+// The same fixture and tolerances with the file's blocks as inference
+// weights: prefills longer than kernels::small_batch_rows tokens run their
+// layers on the fp32 parameters and the head on the Q8_0 blocks; every
+// greedy step runs on the Q4_1/Q8_0 blocks.
+BOOST_AUTO_TEST_CASE(quantized_storage_logits_and_greedy_match_llama_cpp) {
+    check_parity_with_llama_cpp(lethe::model::weight_storage::quantized);
 }
