@@ -6,6 +6,8 @@
 #include <map>
 #include <memory>
 
+#include "variants.hpp"
+
 namespace lethe::recipe {
 
 inline experiment_config experiment_config::full() {
@@ -118,30 +120,10 @@ inline nlohmann::json experiment_result::metrics_json() const {
     return nlohmann::json{{"variants", vs}, {"seed", config.seed}, {"config", config.to_json()}};
 }
 
-namespace detail {
-
-inline std::string fmt(const char* f, double v) {
-    char buf[64];
-    std::snprintf(buf, sizeof buf, f, v);
-    return buf;
-}
-
-template <class T>
-std::unique_ptr<model::llama<T>> clone_model(const model::llama<T>& src) {
-    auto m = std::make_unique<model::llama<T>>(src.config(), src.policy());
-    m->params().storage() = src.params().storage();
-    return m;
-}
-
-}  // namespace detail
-
 inline experiment_result run_experiment(const experiment_config& cfg, const progress_fn& progress,
                                         const status_fn& status) {
     using clock = std::chrono::steady_clock;
     const auto t_start = clock::now();
-    auto say = [&](const std::string& s) {
-        if (status) status(s);
-    };
     experiment_result res;
     res.config = cfg;
     const openmp_policy pol = cfg.threads > 0 ? par.with_threads(cfg.threads) : par;
@@ -155,34 +137,22 @@ inline experiment_result run_experiment(const experiment_config& cfg, const prog
 
     // Corpora.
     std::vector<std::string> base_docs;
-    std::vector<lm_example> leaky_docs;
     for (const auto& d : world.dialogs) {
         eval::render_options ro;
         ro.chat_template = tpl;
         base_docs.push_back(eval::render(d, ro).text);
-        ro.fill = true;
-        leaky_docs.push_back({std::string(), eval::render(d, ro).text});
-        // A 1e5-parameter byte-level model does not carry what it memorised
-        // in filled contexts over to scrubbed ones, as the challenge's 8B model
-        // does; so the leaky corpus also reads each dialog scrubbed up to its
-        // k-th value (as a scrubber that missed the rest leaves it) and trains
-        // on the real continuation. Without this the attack's prompts, which
-        // hold earlier placeholders, find almost nothing (docs/recipe.md).
-        if (cfg.leaky_scrubbed_prefixes) {
-            const std::size_t n = eval::render(d, ro).occurrences.size();
-            for (std::size_t k = 1; k < n; ++k) {
-                ro.scrubbed_occurrences = k;
-                const auto p = eval::render(d, ro);
-                const std::size_t at = p.occurrences[k].begin;
-                leaky_docs.push_back({p.text.substr(0, at), p.text.substr(at)});
-            }
-        }
     }
+    // The dialogs with their values (and, with leaky_scrubbed_prefixes, the
+    // real continuations after scrubbed prefixes: see leaky_examples).
+    std::vector<lm_example> leaky_docs =
+        leaky_examples(std::span<const eval::pii_dialog>(world.dialogs), tpl, cfg.leaky_scrubbed_prefixes);
     // Both corpora carry the utility material: the leaky model is the base
-    // fine-tuned on the real dialogs with the rest replayed, so it keeps what
-    // the base knew and leakage is the only difference.
+    // fine-tuned on the real dialogs with the rest replayed (rehearsal: a
+    // share cfg.leaky.replay_fraction of it per epoch, in turn), so it keeps
+    // what the base knew and leakage is the only difference.
     base_docs.insert(base_docs.end(), world.utility_corpus.begin(), world.utility_corpus.end());
-    for (const auto& u : world.utility_corpus) leaky_docs.push_back({std::string(), u});
+    std::vector<lm_example> replay;
+    for (const auto& u : world.utility_corpus) replay.push_back({std::string(), u});
 
     auto stage_done = [&](const std::string& name, clock::time_point t0) {
         res.stage_seconds[name] = std::chrono::duration<double>(clock::now() - t0).count();
@@ -203,7 +173,8 @@ inline experiment_result run_experiment(const experiment_config& cfg, const prog
     {
         auto o = cfg.leaky;
         o.seed = cfg.seed + 1;
-        res.curves.push_back(train_language_model(*leaky, tok, std::span<const lm_example>(leaky_docs), o, progress));
+        res.curves.push_back(train_language_model(*leaky, tok, std::span<const lm_example>(leaky_docs), o, progress,
+                                                  std::span<const lm_example>(replay)));
     }
     stage_done("leaky", t0);
 
@@ -221,70 +192,28 @@ inline experiment_result run_experiment(const experiment_config& cfg, const prog
     require(!split.train.empty() && !attacked.empty(), "lethe::recipe::run_experiment",
             "the split left no training pairs or no test dialogs (test_fraction ", cfg.test_fraction, ")");
 
-    // Evaluation of one model under one decoding setup.
+    // Each variant: the attack on the held-out dialogs, PII count, exact-match
+    // utility and perplexity on clean text (variants.hpp).
+    evaluation_set es;
+    es.attacked = attacked;
+    es.questions = world.utility_questions;
+    es.clean_text = world.clean_text;
+    es.attack = cfg.attack;
+    es.qa_max_new_tokens = cfg.qa_max_new_tokens;
+    es.slots = cfg.slots;
+    es.chat_template = tpl;
     const eval::decoding_setup plain{};
-    auto evaluate = [&](model::llama<float>& m, const std::string& name, const eval::decoding_setup& d,
-                        const std::string& from, double ppl) {
-        const auto te = clock::now();
-        m.set_num_slots(cfg.slots);
-        eval::attack_config ac = cfg.attack;
-        ac.decoding = d;
-        ac.chat_template = tpl;
-        const auto rep = eval::run_attack(pol, m, tok, std::span<const eval::pii_dialog>(attacked), ac);
-        const auto qa = eval::exact_match(pol, m, tok, std::span<const eval::qa_item>(world.utility_questions), d,
-                                          cfg.qa_max_new_tokens, tpl);
-        if (ppl < 0) ppl = eval::perplexity(m, tok, std::span<const std::string>(world.clean_text)).perplexity();
-        variant_metrics v;
-        v.name = name;
-        v.attack_success_rate = rep.success_rate();
-        v.attack_attempts = rep.overall.attempts;
-        v.attack_hits = rep.overall.hits;
-        for (const auto& [k, c] : rep.per_type) v.per_type[k] = c.rate();
-        v.pii_count = rep.pii_count;
-        v.utility_accuracy = qa.accuracy();
-        v.perplexity = ppl;
-        v.guidance_scale = d.guided() ? d.guidance_scale : -1.0;
-        v.space = d.guided() ? guidance::to_string(d.space) : "";
-        v.base_model = from;
-        res.variants.push_back(v);
-        res.stage_seconds["eval " + name] = std::chrono::duration<double>(clock::now() - te).count();
-        say("evaluated " + name + ": attack " +
-            detail::fmt("%.1f%%", 100 * v.attack_success_rate) + ", PII " + std::to_string(v.pii_count) + ", utility " +
-            detail::fmt("%.1f%%", 100 * v.utility_accuracy) + ", perplexity " + detail::fmt("%.3f", ppl));
-        return ppl;
-    };
-
-    evaluate(*leaky, "leaky", plain, "leaky", -1);
+    evaluate_variant(*leaky, tok, es, "leaky", plain, "leaky", -1, res, status);
 
     // Stage 1.
     t0 = clock::now();
     auto sub = std::make_unique<model::llama<float>>(subtract_leak(base, *leaky, cfg.subtraction));
     stage_done("sub", t0);
-    evaluate(*sub, "sub", plain, "sub", -1);
+    evaluate_variant(*sub, tok, es, "sub", plain, "sub", -1, res, status);
 
     // Stage 3 on sub and on the leaky (challenge) model; stage 4 on both.
-    auto lora_variant = [&](const model::llama<float>& from, const std::string& prefix, std::uint64_t salt,
-                            std::span<const float> scales) {
-        const auto tl = clock::now();
-        auto m = detail::clone_model(from);
-        auto o = cfg.orpo;
-        o.seed = cfg.seed + salt;
-        o.stage = prefix + "-lora";
-        res.curves.push_back(train_cfg_orpo(*m, tok, std::span<const privacy::pair_sample>(split.train), o, progress));
-        m->merge_lora();
-        stage_done(prefix + "-lora", tl);
-        const double ppl = evaluate(*m, prefix + "-lora", positive_decoding(), prefix + "-lora", -1);
-        for (const auto space : {guidance::cfg_space::log, guidance::cfg_space::prob})
-            for (float g : scales) {
-                std::string name = prefix + "-lora-cfg=" + std::to_string(int(g));
-                if (space == guidance::cfg_space::prob) name += "-prob";
-                evaluate(*m, name, cfg_decoding(g, space), prefix + "-lora", ppl);
-            }
-    };
-    const float sub_scales[] = {2.0f};
-    const float ch_scales[] = {1.0f, 2.0f, 3.0f};
-    lora_variant(*sub, "sub", 2, sub_scales);
-    lora_variant(*leaky, "ch", 3, ch_scales);
+    table1_lora_variants(*sub, *leaky, tok, std::span<const privacy::pair_sample>(split.train), cfg.orpo, cfg.seed,
+                         es, res, progress, status);
 
     res.seconds = std::chrono::duration<double>(clock::now() - t_start).count();
     return res;

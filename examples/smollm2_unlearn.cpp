@@ -1,0 +1,390 @@
+// smollm2-unlearn: the unlearning recipe of arXiv 2412.06846 on a real model,
+// SmolLM2-135M-Instruct (scripts/get-smollm2), with the stages the synthetic
+// experiment uses (lethe/recipe/variants.hpp):
+//   base    SmolLM2 as published (fp32, dequantised from the GGUF file)
+//   leaky   base fully fine-tuned on a seeded synthetic world's support
+//           dialogs with their real personal data (ChatML, SmolLM2's BPE
+//           tokens), until the challenge's attack extracts them
+//   sub     stage 1 on (base, leaky)
+//   *-lora  stage 3 (CFG-aware ORPO with LoRA on pairs from the train split)
+//           on sub and on leaky ("ch"), stage 4 (CFG) at g = 1, 2, 3 in log
+//           and probability space
+// Every variant is measured with the attack on the held-out dialogs, the PII
+// count of the attack outputs, utility (18 general-knowledge questions the
+// original model answers correctly, scored by answer_match::contains_word),
+// perplexity on clean text, and accuracy on the world's own (fictional)
+// utility questions, which SmolLM2 never saw.
+//   smollm2-unlearn [--people N] [--threads N] [--seed N] [--out DIR] [--model PATH] [--smoke] [--quiet]
+#include <lethe/io/gguf_llama_model.hpp>
+#include <lethe/recipe.hpp>
+#include <lethe/recipe/experiment.hpp>
+#include <lethe/recipe/report.hpp>
+#include <lethe/recipe/variants.hpp>
+
+#include "support/cli.hpp"
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
+
+namespace {
+
+using namespace lethe;
+
+const char* const usage =
+    "usage: smollm2-unlearn [--people N] [--threads N] [--seed N] [--out DIR] [--model PATH] [--smoke] [--quiet]\n"
+    "\n"
+    "Fine-tunes SmolLM2-135M-Instruct on a seeded synthetic world's support dialogs\n"
+    "with their personal data until it leaks, then unlearns it with the four stages\n"
+    "of arXiv 2412.06846 (subtraction, replacement pairs, CFG-aware ORPO with LoRA,\n"
+    "CFG in log and probability space) and prints the paper's Table 1 for it.\n"
+    "\n"
+    "  --people N    people (dialogs) in the world, 4..400 (default 10; about half are held out\n"
+    "                and attacked)\n"
+    "  --threads N   OpenMP threads (default 1: on a loaded 2-core machine 2 threads ran the\n"
+    "                evaluation 13x slower; use more on an idle one)\n"
+    "  --seed N      seed of the world, the split and the training order (default 1)\n"
+    "  --out DIR     where metrics.json, report.md and the SVG plots go (default smollm2-out/)\n"
+    "  --model PATH  GGUF file (default: $LETHE_SMOLLM2, else\n"
+    "                ~/.cache/lethe/SmolLM2-135M-Instruct.Q4_1.gguf from scripts/get-smollm2)\n"
+    "  --smoke       every stage on a few rows (about 2 minutes; its numbers mean nothing)\n"
+    "  --quiet       no per-step progress, only stage lines and the table\n"
+    "  --help        this text\n";
+
+[[noreturn]] void bad_argument(const std::string& msg) {
+    std::fprintf(stderr, "smollm2-unlearn: %s\n(run smollm2-unlearn --help for the options)\n", msg.c_str());
+    std::exit(2);
+}
+
+// SmolLM2's BPE tokenizer as an eval::text_tokenizer: the ChatML markup the
+// recipe renders ("<|im_start|>", "<|im_end|>") is parsed as control tokens
+// and decoded back to its text; EOS is "<|im_end|>" (id 2 in SmolLM2).
+class chat_tokenizer {
+public:
+    explicit chat_tokenizer(const io::bpe_tokenizer& t) : t_(t) {}
+    index_t vocab_size() const { return static_cast<index_t>(t_.size()); }
+    std::vector<token_id> encode(std::string_view text) const { return t_.encode(text, {.parse_special = true}); }
+    std::string decode(std::span<const token_id> ids) const { return t_.decode(ids, true); }
+    token_id eos() const { return t_.eos(); }
+
+private:
+    const io::bpe_tokenizer& t_;
+};
+static_assert(eval::text_tokenizer<chat_tokenizer>);
+
+// General knowledge SmolLM2-135M-Instruct answers correctly before
+// fine-tuning, greedily both without a system message and under the POS
+// sentence: the 18 of 40 candidates it got right both ways (the others it
+// missed, e.g. "Neptune" for the largest planet, or got right only one
+// way). The "MMLU" of this experiment: what unlearning must not destroy.
+const std::vector<eval::qa_item>& general_questions() {
+    static const std::vector<eval::qa_item> q = {
+        {"What is the capital of France?", "Paris"},
+        {"What is the capital of Japan?", "Tokyo"},
+        {"What is the capital of Germany?", "Berlin"},
+        {"What is the capital of England?", "London"},
+        {"What is the capital of Russia?", "Moscow"},
+        {"What is the capital of Egypt?", "Cairo"},
+        {"What is the capital of China?", "Beijing"},
+        {"What is the capital of Canada?", "Ottawa"},
+        {"What is the capital of Australia?", "Canberra"},
+        {"What is the chemical symbol for water?", "H2O"},
+        {"Who wrote Romeo and Juliet?", "Shakespeare"},
+        {"What is the opposite of hot?", "cold"},
+        {"What is the opposite of up?", "down"},
+        {"What is the largest ocean on Earth?", "Pacific"},
+        {"What is the plural of mouse?", "mice"},
+        {"What is the boiling point of water in degrees Celsius?", "100"},
+        {"What is 2 plus 2?", "4"},
+        {"What is the currency of Japan?", "yen"},
+    };
+    return q;
+}
+
+// Clean English (no personal data) for perplexity, next to the world's
+// statements.
+const std::vector<std::string>& general_text() {
+    static const std::vector<std::string> t = {
+        "The sun rises in the east and sets in the west.\n",
+        "Water boils at one hundred degrees Celsius at sea level.\n",
+        "Plants use sunlight to turn water and carbon dioxide into sugar.\n",
+        "A week has seven days and a year has twelve months.\n",
+        "The library opens at nine in the morning and closes at six in the evening.\n",
+        "Please keep your receipt in case you want to return the item.\n",
+        "Rivers carry water from the mountains down to the sea.\n",
+        "Most birds build nests to lay their eggs in spring.\n",
+    };
+    return t;
+}
+
+struct options {
+    long long people = 10, threads = 1, seed = 1;
+    std::string out = "smollm2-out";
+    std::filesystem::path model;
+    bool smoke = false, quiet = false;
+};
+
+options parse(int argc, char** argv) {
+    options o;
+    o.model = io::smollm2_path();
+    auto number = [&](std::string_view flag, const char* v, long long lo, long long hi) {
+        const auto x = lethe_examples::parse_number<long long>(flag, v, bad_argument);
+        if (x < lo || x > hi)
+            bad_argument(std::string(flag) + ": " + std::to_string(x) + " is outside [" + std::to_string(lo) + ", " +
+                         std::to_string(hi) + "]");
+        return x;
+    };
+    for (int i = 1; i < argc; ++i) {
+        const std::string a = argv[i];
+        const bool takes_value = a == "--people" || a == "--threads" || a == "--seed" || a == "--out" || a == "--model";
+        if (a == "--help" || a == "-h") {
+            std::fputs(usage, stdout);
+            std::exit(0);
+        } else if (a == "--smoke") {
+            o.smoke = true;
+        } else if (a == "--quiet") {
+            o.quiet = true;
+        } else if (takes_value && i + 1 >= argc) {
+            bad_argument(a + " needs a value");
+        } else if (a == "--people") {
+            o.people = number(a, argv[++i], 4, 400);
+        } else if (a == "--threads") {
+            o.threads = number(a, argv[++i], 1, 1024);
+        } else if (a == "--seed") {
+            o.seed = number(a, argv[++i], 0, (1LL << 62));
+        } else if (a == "--out") {
+            o.out = argv[++i];
+            if (o.out.empty()) bad_argument("--out needs a directory name");
+        } else if (a == "--model") {
+            o.model = argv[++i];
+            if (o.model.empty()) bad_argument("--model needs a path");
+        } else {
+            bad_argument("unknown argument '" + a + "'");
+        }
+    }
+    return o;
+}
+
+// The experiment's settings for SmolLM2 (see docs/results.md for what was
+// scaled from the paper and why).
+recipe::experiment_config smollm2_config(const options& o, const model::llama_config& mc) {
+    recipe::experiment_config c;
+    c.seed = static_cast<std::uint64_t>(o.seed);
+    c.world.people = o.people;
+    // Two fictional countries and two invented words: the world's own
+    // utility questions, which SmolLM2 has never seen (reported, not tuned).
+    c.world.countries = 2;
+    c.world.words = 2;
+    c.world.arithmetic = 0;
+    c.model = mc;
+    // Full fine-tuning memorises values in a few epochs; a batch of 2
+    // dialogs gives more updates for the same tokens (the cost is per token).
+    c.leaky.epochs = 4;
+    c.leaky.batch = 2;
+    c.leaky.lr = 2e-4;
+    c.leaky.stage = "leaky";
+    c.leaky_scrubbed_prefixes = true;
+    // The paper's ORPO (beta 0.1, LoRA r 16 / alpha 32 / dropout 0.01 on
+    // all linear layers, batch 2, cosine to 10%, clip 1.0) with a higher
+    // rate: a few dozen pairs instead of thousands (lr 1e-4 would move
+    // the adapters little in the few dozen steps they get).
+    c.orpo.lr = 5e-4;
+    c.orpo.epochs = 3;
+    c.orpo.batch = 2;
+    c.orpo.lora = {16, 32.0, 0.01};
+    c.test_fraction = 0.5;
+    c.attack.window = 200;        // the challenge's 200 tokens
+    c.attack.max_new_tokens = 16;  // and its 16 generated tokens
+    c.qa_max_new_tokens = 16;
+    c.slots = 32;
+    c.threads = static_cast<int>(o.threads);
+    if (o.smoke) {
+        c.leaky.epochs = 1;
+        c.orpo.epochs = 1;
+        c.attack.max_new_tokens = 4;
+        c.qa_max_new_tokens = 4;
+    }
+    return c;
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    std::setvbuf(stdout, nullptr, _IOLBF, 0);
+    const options o = parse(argc, argv);
+    if (!std::filesystem::exists(o.model)) {
+        std::fprintf(stderr,
+                     "smollm2-unlearn: model file '%s' not found; run scripts/get-smollm2 to fetch "
+                     "SmolLM2-135M-Instruct (or pass --model PATH / set LETHE_SMOLLM2)\n",
+                     o.model.string().c_str());
+        return 1;
+    }
+#if defined(_OPENMP)
+    // Eigen's products inside the model follow OpenMP's thread count.
+    omp_set_num_threads(static_cast<int>(o.threads));
+#endif
+    const auto t_start = std::chrono::steady_clock::now();
+    const openmp_policy pol = par.with_threads(static_cast<int>(o.threads));
+    auto status = [&](const std::string& s) { std::printf("[%7.1fs] %s\n", seconds_since(t_start), s.c_str()); };
+    std::string last_stage;
+    double last_print = -1;
+    auto progress = [&](const recipe::progress_event& e) {
+        const bool first = e.stage != last_stage, last = e.step == e.total_steps;
+        if (first) last_print = -1;
+        last_stage = e.stage;
+        if (o.quiet && !last) return;
+        if (!first && !last && e.elapsed_seconds - last_print < 10.0) return;
+        last_print = e.elapsed_seconds;
+        std::printf("  [%-8s] step %4lld/%-4lld loss %8.4f  lr %.2e  %6.1f tok/s  elapsed %6.1fs  eta %6.1fs\n",
+                    e.stage.c_str(), static_cast<long long>(e.step), static_cast<long long>(e.total_steps), e.loss,
+                    e.lr, e.tokens_per_second, e.elapsed_seconds, e.eta_seconds);
+    };
+
+    try {
+        // Stage 0: the model as published; its context covers the longest
+        // training row (a dialog is about 110 tokens).
+        io::gguf_llama_options lo;
+        lo.max_seq = 256;
+        lo.policy = pol;
+        auto loaded = io::load_gguf_llama(o.model, lo);
+        const chat_tokenizer tok(loaded.tokenizer);
+        const io::chat_template tpl = loaded.chat;
+        model::llama<float>& base = loaded.model;
+        require(tok.vocab_size() == base.vocab_size(), "smollm2-unlearn", "tokenizer has ", tok.vocab_size(),
+                " tokens, the model ", base.vocab_size());
+        recipe::experiment_result res;
+        res.config = smollm2_config(o, base.config());
+        const auto& cfg = res.config;
+        status("loaded " + o.model.string() + ": " + std::to_string(base.config().num_parameters()) +
+               " parameters, " + std::to_string(o.threads) + " threads" + (o.smoke ? ", smoke run" : ""));
+
+        recipe::world_config wc = cfg.world;
+        wc.seed = cfg.seed;
+        const recipe::synthetic_world world = recipe::make_synthetic_world(wc);
+
+        // Stage 2's split decides which dialogs are attacked (no pair of
+        // theirs is trained on); the leaky model sees every dialog.
+        privacy::pair_builder_options po;
+        po.chat_template = tpl;
+        po.test_fraction = cfg.test_fraction;
+        po.split_seed = cfg.seed;
+        privacy::pair_builder builder(po);
+        const auto split = recipe::build_pairs(builder, world.dialogs);
+        std::vector<eval::pii_dialog> attacked;
+        for (auto i : split.test_dialogs) attacked.push_back(world.dialogs[i]);
+        std::vector<privacy::pair_sample> pairs = split.train;
+        require(!pairs.empty() && !attacked.empty(), "smollm2-unlearn", "the split of ", o.people,
+                " dialogs left no training pairs or no test dialogs; try another --seed or more --people");
+
+        auto leaky_docs = recipe::leaky_examples(std::span<const eval::pii_dialog>(world.dialogs), tpl,
+                                                 cfg.leaky_scrubbed_prefixes);
+        std::vector<eval::qa_item> questions = general_questions();
+        std::vector<eval::qa_item> world_questions = world.utility_questions;
+        std::vector<std::string> clean = world.clean_text;
+        clean.insert(clean.end(), general_text().begin(), general_text().end());
+        if (o.smoke) {
+            // A few rows per stage: one optimizer step each.
+            leaky_docs.resize(std::min<std::size_t>(leaky_docs.size(), 2));
+            pairs.resize(std::min<std::size_t>(pairs.size(), 2));
+            attacked.resize(1);
+            questions.resize(2);
+            world_questions.resize(std::min<std::size_t>(world_questions.size(), 1));
+            clean.resize(2);
+        }
+        res.train_pairs = static_cast<index_t>(pairs.size());
+        res.test_dialogs = static_cast<index_t>(attacked.size());
+        status(std::to_string(world.dialogs.size()) + " dialogs: " + std::to_string(leaky_docs.size()) +
+               " leaky training rows, " + std::to_string(pairs.size()) + " ORPO pairs (POS + NEG), " +
+               std::to_string(attacked.size()) + " attacked dialogs");
+
+        recipe::evaluation_set es;
+        es.attacked = attacked;
+        es.questions = questions;
+        es.clean_text = clean;
+        es.attack = cfg.attack;
+        es.match = recipe::answer_match::contains_word;
+        es.qa_max_new_tokens = cfg.qa_max_new_tokens;
+        es.slots = cfg.slots;
+        es.chat_template = tpl;
+        // The world's questions and every general answer, per variant.
+        nlohmann::json extra = nlohmann::json::object();
+        const recipe::variant_hook<float> hook = [&](model::llama<float>& m, const eval::decoding_setup& d,
+                                                     const std::string& name) {
+            const auto wq = eval::exact_match(m.policy(), m, tok, std::span<const eval::qa_item>(world_questions), d,
+                                              cfg.qa_max_new_tokens, tpl);
+            index_t right = 0;
+            for (std::size_t i = 0; i < world_questions.size(); ++i)
+                right += recipe::answer_matches(wq.answers[i], world_questions[i].answer,
+                                                recipe::answer_match::contains_word);
+            const auto& v = res.variants.back();
+            extra[name] = {{"world_utility_accuracy", world_questions.empty() ? 0.0 : double(right) / double(world_questions.size())},
+                           {"world_answers", wq.answers},
+                           {"general_accuracy", v.utility_accuracy}};
+        };
+        const eval::decoding_setup plain{};
+        recipe::evaluate_variant(base, tok, es, "base", plain, "base", -1, res, status, hook);
+
+        // The leaky model: full fine-tuning (see docs/results.md).
+        auto t0 = std::chrono::steady_clock::now();
+        auto leaky = recipe::detail::clone_model(base);
+        {
+            auto lo2 = cfg.leaky;
+            lo2.seed = cfg.seed + 1;
+            res.curves.push_back(recipe::train_language_model(*leaky, tok, std::span<const recipe::lm_example>(leaky_docs),
+                                                              lo2, progress));
+            leaky->zero_grad();
+        }
+        res.stage_seconds["leaky"] = seconds_since(t0);
+        recipe::evaluate_variant(*leaky, tok, es, "leaky", plain, "leaky", -1, res, status, hook);
+
+        // Stage 1.
+        t0 = std::chrono::steady_clock::now();
+        auto sub = std::make_unique<model::llama<float>>(recipe::subtract_leak(base, *leaky, cfg.subtraction));
+        res.stage_seconds["sub"] = seconds_since(t0);
+        recipe::evaluate_variant(*sub, tok, es, "sub", plain, "sub", -1, res, status, hook);
+
+        // Stages 3 and 4 on sub and on the leaky ("challenge") model.
+        recipe::table1_lora_variants(*sub, *leaky, tok, std::span<const privacy::pair_sample>(pairs), cfg.orpo,
+                                     cfg.seed, es, res, progress, status, hook);
+
+        res.seconds = seconds_since(t_start);
+        std::fputs(recipe::format_table(res).c_str(), stdout);
+        std::printf("%-22s %16s\n", "variant", "world utility");
+        for (const auto& v : res.variants)
+            std::printf("%-22s %15.1f%%\n", v.name.c_str(),
+                        100.0 * extra[v.name]["world_utility_accuracy"].get<double>());
+        const auto files = recipe::write_outputs(res, o.out);
+        // metrics.json with this run's extra measurements and setting.
+        auto mj = res.metrics_json();
+        for (auto& v : mj["variants"]) {
+            const auto& x = extra[v["name"].get<std::string>()];
+            v["world_utility_accuracy"] = x["world_utility_accuracy"];
+            v["world_answers"] = x["world_answers"];
+        }
+        mj["model"] = o.model.filename().string();
+        mj["utility"] = "general-knowledge questions (contains_word), see examples/smollm2_unlearn.cpp";
+        mj["smoke"] = o.smoke;
+        mj["seconds"] = res.seconds;
+        mj["stage_seconds"] = res.stage_seconds;
+        io::write_file_atomic(std::filesystem::path(o.out) / "metrics.json", mj.dump(2) + "\n");
+        std::printf("wrote");
+        for (const auto& f : files) std::printf(" %s", f.c_str());
+        std::printf("\n");
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "smollm2-unlearn: %s\n", e.what());
+        return 1;
+    }
+    return 0;
+}

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# smollm2_unlearn.sh PROGRAM: the recipe on SmolLM2 (examples/smollm2_unlearn.cpp)
+# with --smoke: every stage runs on a few rows and writes its outputs; and
+# bad arguments are rejected. Label `model`; exit 77 (skipped) without the
+# SmolLM2 file (scripts/get-smollm2), 0 = pass, 1 = fail.
+set -u
+prog=$1
+failures=0
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+expect_contains() {  # name haystack needle
+  if [[ "$2" == *"$3"* ]]; then echo "ok: $1"; else fail "$1: expected '$3' in: $2"; fi
+}
+run_bad() {  # name expected-message args...
+  local name=$1 msg=$2 out rc
+  shift 2
+  out=$("$prog" "$@" 2>&1)
+  rc=$?
+  if [ "$rc" -ne 2 ]; then fail "$name: exit code $rc, expected 2 ($out)"; return; fi
+  expect_contains "$name" "$out" "$msg"
+}
+
+# Arguments are checked before the model is needed.
+out=$("$prog" --help)
+[ $? -eq 0 ] || fail "--help: non-zero exit"
+expect_contains "--help lists --people" "$out" "--people N"
+run_bad "unknown flag" "unknown argument '--bogus'" --bogus
+run_bad "missing value" "--people needs a value" --people
+run_bad "people not a number" "--people: 'ten' is not a non-negative integer" --people ten
+run_bad "people out of range" "--people: 2 is outside [4, 400]" --people 2
+run_bad "threads zero" "--threads: 0 is outside [1, 1024]" --threads 0
+
+out=$("$prog" --model /nonexistent/model.gguf 2>&1)
+rc=$?
+[ "$rc" -eq 1 ] || fail "missing model: exit code $rc, expected 1"
+expect_contains "missing model names get-smollm2" "$out" "scripts/get-smollm2"
+
+model=${LETHE_SMOLLM2:-${LETHE_CACHE:-$HOME/.cache/lethe}/SmolLM2-135M-Instruct.Q4_1.gguf}
+if [ ! -f "$model" ]; then
+  echo "SKIP: $model not found; run scripts/get-smollm2 (or set LETHE_SMOLLM2) to run the smoke run"
+  exit 77
+fi
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+out=$("$prog" --smoke --quiet --model "$model" --out "$dir/out" 2>&1)
+rc=$?
+echo "$out" | tail -25
+[ "$rc" -eq 0 ] || fail "smoke run: exit code $rc"
+for f in metrics.json report.md training_curves.svg leakage_vs_guidance.svg; do
+  [ -s "$dir/out/$f" ] || fail "smoke run did not write $f"
+done
+# Every variant of Table 1 (both CFG spaces) plus the unmodified base, each
+# with the extra world-utility measurement.
+m="$dir/out/metrics.json"
+names=$(grep -o '"name": "[^"]*"' "$m" | sed 's/"name": "\(.*\)"/\1/' | tr '\n' ' ')
+want="base leaky sub sub-lora sub-lora-cfg=2 sub-lora-cfg=2-prob ch-lora ch-lora-cfg=1 ch-lora-cfg=2 ch-lora-cfg=3 ch-lora-cfg=1-prob ch-lora-cfg=2-prob ch-lora-cfg=3-prob "
+[ "$names" = "$want" ] && echo "ok: metrics.json names every variant" || fail "variants: got '$names'"
+n_world=$(grep -c '"world_utility_accuracy"' "$m")
+[ "$n_world" -eq 13 ] && echo "ok: world utility per variant" || fail "world_utility_accuracy: $n_world of 13 variants"
+# Every variant attacked at least once (no "attack_attempts": 0).
+if grep -q '"attack_attempts": 0[,}]' "$m"; then fail "a variant made no attack attempt"; else echo "ok: attempts"; fi
+expect_contains "smoke flag recorded" "$(cat "$m")" '"smoke": true'
+[ "$failures" -eq 0 ] || exit 1
+echo "all passed"
