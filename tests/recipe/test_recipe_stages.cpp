@@ -106,6 +106,43 @@ BOOST_AUTO_TEST_CASE(language_model_training_lowers_the_loss_deterministically) 
     BOOST_TEST(a.loss.front() > std::log(259.0) - 0.5);  // starts near uniform over the vocabulary
 }
 
+// Rehearsal: a replay set seen whole each epoch is the same run as the same
+// documents appended; a share of it per epoch cycles through every replay
+// document equally often (counted by the trained tokens at batch 1).
+BOOST_AUTO_TEST_CASE(language_model_training_with_rehearsal) {
+    const auto w = small_world();
+    std::vector<recipe::lm_example> ex, rp, all;
+    for (const auto& d : w.dialogs) ex.push_back({std::string(), eval::render(d, filled()).text});
+    for (std::size_t i = 0; i < 8; ++i) rp.push_back({std::string(), w.utility_corpus[i]});
+    all = ex;
+    all.insert(all.end(), rp.begin(), rp.end());
+    eval::byte_tokenizer tok;
+    recipe::lm_training_options o;
+    o.epochs = 2;
+    o.batch = 1;
+    o.lr = 1e-3;
+    auto run = [&](std::span<const recipe::lm_example> e, std::span<const recipe::lm_example> r) {
+        model::llama<float> m(small_config(), par.with_threads(1));
+        m.init_random(5);
+        return recipe::train_language_model(m, tok, e, o, {}, r);
+    };
+    const auto appended = run(all, {}), replayed = run(ex, rp);
+    BOOST_TEST(appended.loss == replayed.loss);
+    auto trained_tokens = [&](const std::vector<recipe::lm_example>& docs) {
+        index_t n = 0;
+        for (const auto& d : docs) n += index_t(tok.encode(d.text).size());  // text + EOS, minus the first token
+        return n;
+    };
+    o.replay_fraction = 0.5;
+    const auto half = run(ex, rp);
+    BOOST_TEST(half.loss.size() == 2 * (ex.size() + 4));  // 2 epochs x (examples + 4 of 8 replay documents)
+    BOOST_TEST(half.tokens == 2 * trained_tokens(ex) + trained_tokens(rp));  // each replay document exactly once
+    o.replay_fraction = 0.0;
+    BOOST_CHECK_THROW(run(ex, rp), lethe::error);
+    o.replay_fraction = 1.5;
+    BOOST_CHECK_THROW(run(ex, rp), lethe::error);
+}
+
 BOOST_AUTO_TEST_CASE(cfg_orpo_prefers_chosen_after_training) {
     const auto w = small_world();
     privacy::pair_builder_options po;

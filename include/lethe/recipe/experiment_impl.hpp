@@ -76,7 +76,11 @@ inline experiment_config experiment_config::smoke() {
 
 inline nlohmann::json experiment_config::to_json() const {
     auto lm = [](const lm_training_options& o) {
-        return nlohmann::json{{"epochs", o.epochs}, {"batch", o.batch}, {"lr", o.lr}, {"min_lr_ratio", o.min_lr_ratio}};
+        return nlohmann::json{{"epochs", o.epochs},
+                              {"batch", o.batch},
+                              {"lr", o.lr},
+                              {"min_lr_ratio", o.min_lr_ratio},
+                              {"replay_fraction", o.replay_fraction}};
     };
     return nlohmann::json{
         {"seed", seed},

@@ -10,9 +10,15 @@
 // Documents are shuffled per epoch from the seed, then sorted by length
 // within windows of 8 batches (so little compute goes to padding), so a run
 // is a function of (data, options, seed, thread count).
+//
+// Fine-tuning with rehearsal: an optional replay set (what the model must
+// keep) joins every epoch, whole or, with replay_fraction f < 1, a share f of
+// it at a time taken in turn from one seeded cycle through it, so every
+// replay document comes back equally often at a fraction of the cost.
 #pragma once
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -34,6 +40,7 @@ struct lm_training_options {
     double warmup_fraction = 0.05;
     double weight_decay = 0.0;
     double max_grad_norm = 1.0;
+    double replay_fraction = 1.0;  // share of the replay set each epoch sees
     std::uint64_t seed = 1;
     std::string stage = "train";
 
@@ -43,6 +50,8 @@ struct lm_training_options {
         require(batch > 0, where, "batch must be positive, got ", batch);
         require(lr > 0, where, "lr must be positive, got ", lr);
         require(warmup_fraction >= 0 && warmup_fraction < 1, where, "warmup_fraction must be in [0, 1)");
+        require(replay_fraction > 0 && replay_fraction <= 1, where, "replay_fraction must be in (0, 1], got ",
+                replay_fraction);
     }
 };
 
@@ -72,26 +81,42 @@ inline std::vector<std::size_t> shuffled_indices(std::size_t n, std::uint64_t se
 
 template <class T, eval::text_tokenizer Tok>
 training_curve train_language_model(model::llama<T>& m, const Tok& tok, std::span<const lm_example> examples,
-                                    const lm_training_options& opt, const progress_fn& progress = {}) {
+                                    const lm_training_options& opt, const progress_fn& progress = {},
+                                    std::span<const lm_example> replay = {}) {
     constexpr const char* where = "lethe::recipe::train_language_model";
     opt.validate();
     require(!examples.empty(), where, "no documents");
     std::vector<std::vector<token_id>> docs;
     std::vector<std::size_t> first_target;  // first position whose next token is trained
-    for (std::size_t i = 0; i < examples.size(); ++i) {
-        auto ids = tok.encode(examples[i].context);
+    for (std::size_t i = 0; i < examples.size() + replay.size(); ++i) {
+        const lm_example& ex = i < examples.size() ? examples[i] : replay[i - examples.size()];
+        auto ids = tok.encode(ex.context);
         // The last context token predicts the first text token.
         first_target.push_back(ids.empty() ? 0 : ids.size() - 1);
-        const auto text = tok.encode(examples[i].text);
-        require(!text.empty(), where, "document ", i, " has no text to train on");
+        const auto text = tok.encode(ex.text);
+        require(!text.empty(), where, i < examples.size() ? "document " : "replay document ",
+                i < examples.size() ? i : i - examples.size(), " has no text to train on");
         ids.insert(ids.end(), text.begin(), text.end());
         ids.push_back(tok.eos());
         require(static_cast<index_t>(ids.size()) <= m.config().max_seq, where, "document ", i, " has ", ids.size(),
                 " tokens, more than max_position_embeddings ", m.config().max_seq);
         docs.push_back(std::move(ids));
     }
-    const index_t B = std::min<index_t>(opt.batch, static_cast<index_t>(docs.size()));
-    const index_t steps_per_epoch = (static_cast<index_t>(docs.size()) + B - 1) / B;
+    // Per epoch: every example, then `per_epoch` replay documents from the cycle.
+    const std::size_t n_ex = examples.size(), n_rp = replay.size();
+    const std::size_t per_epoch =
+        std::min(n_rp, static_cast<std::size_t>(std::ceil(opt.replay_fraction * static_cast<double>(n_rp))));
+    const auto cycle = shuffled_indices(n_rp, opt.seed, 0x7e9a0000u);
+    auto epoch_docs = [&](index_t e) {
+        std::vector<std::size_t> ids(n_ex + per_epoch);
+        for (std::size_t i = 0; i < n_ex; ++i) ids[i] = i;
+        for (std::size_t k = 0; k < per_epoch; ++k)
+            ids[n_ex + k] = n_ex + (per_epoch == n_rp ? k : cycle[(static_cast<std::size_t>(e) * per_epoch + k) % n_rp]);
+        return ids;
+    };
+    const std::size_t n = n_ex + per_epoch;
+    const index_t B = std::min<index_t>(opt.batch, static_cast<index_t>(n));
+    const index_t steps_per_epoch = (static_cast<index_t>(n) + B - 1) / B;
     model::train_options to;
     to.schedule.peak = opt.lr;
     to.schedule.total_steps = steps_per_epoch * opt.epochs;
@@ -106,9 +131,10 @@ training_curve train_language_model(model::llama<T>& m, const Tok& tok, std::spa
     training_curve curve;
     curve.stage = opt.stage;
     stage_timer timer(opt.stage, to.schedule.total_steps);
-    const std::size_t n = docs.size();
     for (index_t e = 0; e < opt.epochs; ++e) {
+        const auto members = epoch_docs(e);
         auto order = shuffled_indices(n, opt.seed, 0x5eed0000u + std::uint64_t(e));
+        for (auto& o : order) o = members[o];
         // The last batch of an epoch wraps around to stay full.
         const std::size_t slots = static_cast<std::size_t>(steps_per_epoch * B);
         for (std::size_t k = n; k < slots; ++k) order.push_back(order[k - n]);
