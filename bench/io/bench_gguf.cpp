@@ -177,6 +177,56 @@ void decode_step_quantized(benchmark::State& state, Policy pol) {
     state.counters["threads"] = pol.threads();
 }
 
+// The same step for a CFG pair (2 inputs): each block's quants are widened
+// once and dotted with both inputs (io::quantized_dot_rows, as the model's
+// quantised decode runs it), blocks of 32 rows per task.
+template <class Policy>
+void decode_step_quantized_pair(benchmark::State& state, Policy pol) {
+    std::vector<std::vector<unsigned char>> blocks;
+    index_t bytes = 0;
+    for (const auto& m : smollm2_step_shapes()) {
+        blocks.emplace_back(static_cast<std::size_t>(m.rows * ggml_row_bytes(m.type, m.cols)), 0x55);
+        bytes += static_cast<index_t>(blocks.back().size());
+    }
+    const auto x = lethe_bench::make_buffer<float>(2 * 1536, 1.0f);
+    auto y = lethe_bench::make_buffer<float>(2 * 49152);
+    std::vector<float> xsum(2 * 1536 / 32);
+    for (auto _ : state) {
+        std::size_t k = 0;
+        for (const auto& m : smollm2_step_shapes()) {
+            const auto* b = blocks[k++].data();
+            const index_t row_bytes = ggml_row_bytes(m.type, m.cols), nb = m.cols / 32;
+            for (index_t r = 0; r < 2; ++r) lethe::io::quantized_block_sums(x.get() + r * m.cols, m.cols, xsum.data() + r * nb);
+            const float* xp = x.get();
+            const float* sp = xsum.data();
+            float* yp = y.get();
+            const auto t = m.type;
+            const index_t rows = m.rows, cols = m.cols;
+            pol.parallel_for((rows + 31) / 32, [=](index_t task) {
+                const index_t j1 = (task + 1) * 32 < rows ? (task + 1) * 32 : rows;
+                lethe::io::quantized_dot_rows(t, b, row_bytes, cols, xp, sp, nb, 2, task * 32, j1, yp, rows, false);
+            });
+        }
+        benchmark::DoNotOptimize(y.get());
+        benchmark::ClobberMemory();
+    }
+    state.SetBytesProcessed(state.iterations() * bytes);
+    state.counters["threads"] = pol.threads();
+}
+
+// Baseline of the quantised step: read its 96 MB once (as floats, row sums).
+template <class Policy>
+void decode_step_read_quantized(benchmark::State& state, Policy pol) {
+    index_t bytes = 0;
+    for (const auto& m : smollm2_step_shapes()) bytes += m.rows * ggml_row_bytes(m.type, m.cols);
+    const index_t cols = 576, rows = bytes / 4 / cols;
+    auto w = lethe_bench::make_buffer<float>(static_cast<std::size_t>(rows * cols), 0.01f);
+    auto out = lethe_bench::make_buffer<float>(static_cast<std::size_t>(rows));
+    for (auto _ : state) benchmark::DoNotOptimize(lethe_bench::plain_read(pol, w.get(), rows, cols, out.get()));
+    state.SetBytesProcessed(state.iterations() * rows * cols * 4);
+    state.counters["threads"] = pol.threads();
+}
+
 // Baseline: read the fp32 step's 538 MB once (row sums).
 template <class Policy>
 void decode_step_read_fp32(benchmark::State& state, Policy pol) {
@@ -196,6 +246,10 @@ BENCHMARK_CAPTURE(decode_step_fp32, 1thread, lethe::par.with_threads(1))->UseRea
 BENCHMARK_CAPTURE(decode_step_fp32, 2threads, lethe::par.with_threads(2))->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(decode_step_quantized, 1thread, lethe::par.with_threads(1))->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(decode_step_quantized, 2threads, lethe::par.with_threads(2))->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(decode_step_quantized_pair, 1thread, lethe::par.with_threads(1))->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(decode_step_quantized_pair, 2threads, lethe::par.with_threads(2))->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(decode_step_read_quantized, baseline_1thread, lethe::par.with_threads(1))->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(decode_step_read_quantized, baseline_2threads, lethe::par.with_threads(2))->UseRealTime()->Unit(benchmark::kMillisecond);
 
 // ---- tokenizer ------------------------------------------------------------------
 

@@ -99,6 +99,12 @@ inline void dot_rows_fixed(ggml_type t, const unsigned char* w, index_t row_byte
     const index_t blocks = cols / tr.block_elements;
 #if LETHE_HAS_VECTOR_EXT
     constexpr int L = simd::lanes;
+    // Bytes ahead to prefetch (rows are contiguous, so this runs into the
+    // next rows): at ~1 uop per weight the out-of-order window holds only a
+    // few blocks, too few cache-line misses in flight to stream from memory.
+    // Measured on SmolLM2 decode, 1 thread, alternating builds at load ~5:
+    // 32-36 tok/s with 2048 against 24-37 (median ~29) without.
+    constexpr index_t prefetch_distance = 2048;
     if (t == ggml_type::q4_1) {
         for (index_t j = j0; j < j1; ++j) {
             const unsigned char* row = w + j * row_bytes;
@@ -106,6 +112,7 @@ inline void dot_rows_fixed(ggml_type t, const unsigned char* w, index_t row_byte
             float mins[NR] = {};
             for (index_t k = 0; k < blocks; ++k) {
                 const unsigned char* b = row + k * 20;
+                __builtin_prefetch(b + prefetch_distance);
                 const float d = half[load_u16(b)], m = half[load_u16(b + 2)];
                 simd::vfloat s[NR] = {};
                 for (int c = 0; c < 16; c += L) {
@@ -138,6 +145,7 @@ inline void dot_rows_fixed(ggml_type t, const unsigned char* w, index_t row_byte
             simd::vfloat acc[NR] = {};
             for (index_t k = 0; k < blocks; ++k) {
                 const unsigned char* b = row + k * 34;
+                __builtin_prefetch(b + prefetch_distance);
                 const float d = half[load_u16(b)];
                 simd::vfloat s[NR] = {};
                 for (int c = 0; c < 32; c += L) {
