@@ -26,6 +26,7 @@
 #include "../core/view.hpp"
 #include "bf16_linear.hpp"
 #include "config.hpp"
+#include "kv_slots.hpp"
 #include "layers.hpp"
 #include "lora.hpp"
 #include "parameters.hpp"
@@ -220,33 +221,23 @@ public:
     // ------------------------------------------------------------- inference
     // Allocates the KV caches: `slots` sequences of up to max_seq tokens.
     void set_num_slots(index_t slots) {
-        require(slots >= 0, "llama::set_num_slots", "slots must be >= 0, got ", slots);
+        slots_.resize(slots, "llama::set_num_slots");
         const std::size_t per = std::size_t(cfg_.n_layers * cfg_.max_seq * cfg_.kv_dim());
         kcache_.assign(per * std::size_t(slots), T(0));
         vcache_.assign(per * std::size_t(slots), T(0));
-        lengths_.assign(std::size_t(slots), 0);
     }
     index_t vocab_size() const noexcept { return cfg_.vocab; }
-    index_t num_slots() const noexcept { return index_t(lengths_.size()); }
+    index_t num_slots() const noexcept { return slots_.size(); }
     index_t max_length() const noexcept { return cfg_.max_seq; }
-    index_t length(index_t slot) const {
-        check_slot(slot, "llama::length");
-        return lengths_[std::size_t(slot)];
-    }
-    void reset(index_t slot) {
-        check_slot(slot, "llama::reset");
-        lengths_[std::size_t(slot)] = 0;
-    }
+    index_t length(index_t slot) const { return slots_.length(slot, "llama::length"); }
+    void reset(index_t slot) { slots_.reset(slot, "llama::reset"); }
     void fork(index_t src, index_t dst) {
-        check_slot(src, "llama::fork (src)");
-        check_slot(dst, "llama::fork (dst)");
+        const index_t len = slots_.fork(src, dst, "llama::fork"), kvd = cfg_.kv_dim();
         if (src == dst) return;
-        const index_t len = lengths_[std::size_t(src)], kvd = cfg_.kv_dim();
         for (index_t l = 0; l < cfg_.n_layers; ++l) {
             std::copy_n(kv_at(kcache_, src, l, 0), len * kvd, kv_at(kcache_, dst, l, 0));
             std::copy_n(kv_at(vcache_, src, l, 0), len * kvd, kv_at(vcache_, dst, l, 0));
         }
-        lengths_[std::size_t(dst)] = len;
     }
 
     // Inference weights. bf16 rounds every matrix of params() (embeddings,
@@ -568,10 +559,6 @@ private:
     }
 
     // ----------------------------------------------------- inference path
-    void check_slot(index_t slot, const char* where) const {
-        require(slot >= 0 && slot < num_slots(), where, "slot ", slot, " out of range [0, ", num_slots(),
-                ") (call set_num_slots first)");
-    }
     void check_tokens(std::span<const token_id> tokens, const char* where) const {
         for (std::size_t i = 0; i < tokens.size(); ++i)
             require(tokens[i] >= 0 && tokens[i] < cfg_.vocab, where, "token ", i, " has id ", tokens[i],
@@ -585,24 +572,9 @@ private:
                const char* where) {
         // Validate everything before touching any state.
         const index_t R = index_t(rows.size());
-        require(R > 0, where, "empty batch");
+        const index_t N = slots_.validate(slots, rows, cfg_.vocab, cfg_.max_seq, where).tokens;
         require_extent(logits, 0, R, where, "logits");
         require_extent(logits, 1, cfg_.vocab, where, "logits");
-        index_t N = 0;
-        for (index_t r = 0; r < R; ++r) {
-            const index_t s = slots[std::size_t(r)];
-            check_slot(s, where);
-            for (index_t r2 = 0; r2 < r; ++r2)
-                require(slots[std::size_t(r2)] != s, where, "rows ", r2, " and ", r, " both use slot ", s);
-            const auto& toks = rows[std::size_t(r)];
-            require(lengths_[std::size_t(s)] + index_t(toks.size()) <= cfg_.max_seq, where, "row ", r, ": slot ", s,
-                    " would hold ", lengths_[std::size_t(s)] + index_t(toks.size()), " tokens, more than max_length ",
-                    cfg_.max_seq);
-            for (std::size_t i = 0; i < toks.size(); ++i)
-                require(toks[i] >= 0 && toks[i] < cfg_.vocab, where, "row ", r, ", token ", i, ": id ", toks[i],
-                        " outside [0, ", cfg_.vocab, ")");
-            N += index_t(toks.size());
-        }
         const index_t d = cfg_.d_model, F = cfg_.d_ff, L = cfg_.n_layers, H = cfg_.n_heads, KV = cfg_.n_kv_heads;
         const index_t hd = cfg_.head_dim(), qd = cfg_.q_dim(), kvd = cfg_.kv_dim(), V = cfg_.vocab;
         // Per-token bookkeeping: slot and position of every packed row.
@@ -612,7 +584,7 @@ private:
         {
             index_t n = 0;
             for (index_t r = 0; r < R; ++r) {
-                const index_t s = slots[std::size_t(r)], start = lengths_[std::size_t(s)];
+                const index_t s = slots[std::size_t(r)], start = slots_[s];
                 for (std::size_t i = 0; i < rows[std::size_t(r)].size(); ++i, ++n) {
                     inf_slot_[std::size_t(n)] = s;
                     inf_pos_[std::size_t(n)] = start + index_t(i);
@@ -714,7 +686,7 @@ private:
         infer_linears<1>(xl, R, d, {{{shape_->lm_head, lg, V, false}}}, false);
         for (index_t r = 0; r < R; ++r)
             for (index_t j = 0; j < V; ++j) logits(r, j) = static_cast<float>(lg[r * V + j]);
-        for (index_t r = 0; r < R; ++r) lengths_[std::size_t(slots[std::size_t(r)])] += index_t(rows[std::size_t(r)].size());
+        slots_.advance(slots, rows);
     }
 
     // One inference linear layer's output: y[n, out] (=|+=) x W[tensor]^T.
@@ -797,7 +769,8 @@ private:
     std::vector<float> quant_ws_;         // per-input data of the quantised products (block sums of x)
 
     std::vector<T> kcache_, vcache_, inf_ws_;
-    std::vector<index_t> lengths_, inf_slot_, inf_pos_, last_row_;
+    kv_slot_table slots_;
+    std::vector<index_t> inf_slot_, inf_pos_, last_row_;
     std::vector<std::span<const token_id>> step_rows_;
 };
 

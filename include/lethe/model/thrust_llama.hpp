@@ -41,6 +41,7 @@
 #include "../core/execution.hpp"
 #include "../core/view.hpp"
 #include "config.hpp"
+#include "kv_slots.hpp"
 #include "parameters.hpp"
 #include "thrust_layers.hpp"
 
@@ -106,26 +107,17 @@ public:
     // ------------------------------------------------------------- inference
     // Allocates the KV caches: `slots` sequences of up to max_seq tokens.
     void set_num_slots(index_t slots) {
-        require(slots >= 0, "thrust_llama::set_num_slots", "slots must be >= 0, got ", slots);
+        slots_.resize(slots, "thrust_llama::set_num_slots");
         kv_.assign(std::size_t(2 * slots * slot_stride()), T(0));
-        lengths_.assign(std::size_t(slots), 0);
     }
     index_t vocab_size() const noexcept { return cfg_.vocab; }
-    index_t num_slots() const noexcept { return index_t(lengths_.size()); }
+    index_t num_slots() const noexcept { return slots_.size(); }
     index_t max_length() const noexcept { return cfg_.max_seq; }
-    index_t length(index_t slot) const {
-        check_slot(slot, "thrust_llama::length");
-        return lengths_[std::size_t(slot)];
-    }
-    void reset(index_t slot) {
-        check_slot(slot, "thrust_llama::reset");
-        lengths_[std::size_t(slot)] = 0;
-    }
+    index_t length(index_t slot) const { return slots_.length(slot, "thrust_llama::length"); }
+    void reset(index_t slot) { slots_.reset(slot, "thrust_llama::reset"); }
     void fork(index_t src, index_t dst) {
-        check_slot(src, "thrust_llama::fork (src)");
-        check_slot(dst, "thrust_llama::fork (dst)");
+        const index_t len = slots_.fork(src, dst, "thrust_llama::fork"), kvd = cfg_.kv_dim();
         if (src == dst) return;
-        const index_t len = lengths_[std::size_t(src)], kvd = cfg_.kv_dim();
         T* kc = raw(kv_);
         T* vc = kc + num_slots() * slot_stride();
         for (index_t l = 0; l < cfg_.n_layers; ++l) {
@@ -133,7 +125,6 @@ public:
             thrust_kernels::copy(pol_, kc + from, kc + to, len * kvd);
             thrust_kernels::copy(pol_, vc + from, vc + to, len * kvd);
         }
-        lengths_[std::size_t(dst)] = len;
     }
 
     // Appends tokens[r] to slot slots[r] (rows of different lengths in one
@@ -220,34 +211,15 @@ private:
     index_t cache_row(index_t slot, index_t layer) const noexcept {
         return (slot * cfg_.n_layers + layer) * cfg_.max_seq;
     }
-    void check_slot(index_t slot, const char* where) const {
-        require(slot >= 0 && slot < num_slots(), where, "slot ", slot, " out of range [0, ", num_slots(),
-                ") (call set_num_slots first)");
-    }
 
     // Validates the whole batch, then runs it; no state changes on error.
     void infer(std::span<const index_t> slots, std::span<const std::span<const token_id>> rows, view2<float> logits,
                const char* where) {
         const index_t R = index_t(rows.size());
-        require(R > 0, where, "empty batch");
+        const auto extent = slots_.validate(slots, rows, cfg_.vocab, cfg_.max_seq, where);
+        const index_t N = extent.tokens, span = extent.longest;
         require_extent(logits, 0, R, where, "logits");
         require_extent(logits, 1, cfg_.vocab, where, "logits");
-        index_t N = 0, span = 1;
-        for (index_t r = 0; r < R; ++r) {
-            const index_t s = slots[std::size_t(r)];
-            check_slot(s, where);
-            for (index_t r2 = 0; r2 < r; ++r2)
-                require(slots[std::size_t(r2)] != s, where, "rows ", r2, " and ", r, " both use slot ", s);
-            const auto& toks = rows[std::size_t(r)];
-            const index_t end = lengths_[std::size_t(s)] + index_t(toks.size());
-            require(end <= cfg_.max_seq, where, "row ", r, ": slot ", s, " would hold ", end,
-                    " tokens, more than max_length ", cfg_.max_seq);
-            for (std::size_t i = 0; i < toks.size(); ++i)
-                require(toks[i] >= 0 && toks[i] < cfg_.vocab, where, "row ", r, ", token ", i, ": id ", toks[i],
-                        " outside [0, ", cfg_.vocab, ")");
-            N += index_t(toks.size());
-            span = std::max(span, end);
-        }
         const index_t d = cfg_.d_model, F = cfg_.d_ff, L = cfg_.n_layers, H = cfg_.n_heads, KV = cfg_.n_kv_heads;
         const index_t hd = cfg_.head_dim(), qd = cfg_.q_dim(), kvd = cfg_.kv_dim(), V = cfg_.vocab,
                       maxs = cfg_.max_seq;
@@ -259,7 +231,7 @@ private:
         {
             index_t n = 0;
             for (index_t r = 0; r < R; ++r) {
-                const index_t s = slots[std::size_t(r)], start = lengths_[std::size_t(s)];
+                const index_t s = slots[std::size_t(r)], start = slots_[s];
                 const auto& toks = rows[std::size_t(r)];
                 for (std::size_t i = 0; i < toks.size(); ++i, ++n) {
                     tok_host_[std::size_t(n)] = toks[i];
@@ -327,8 +299,7 @@ private:
         thrust::copy(lg_at, lg_at + R * V, logits_host_.begin());
         for (index_t r = 0; r < R; ++r)
             for (index_t j = 0; j < V; ++j) logits(r, j) = static_cast<float>(logits_host_[std::size_t(r * V + j)]);
-        for (index_t r = 0; r < R; ++r)
-            lengths_[std::size_t(slots[std::size_t(r)])] += index_t(rows[std::size_t(r)].size());
+        slots_.advance(slots, rows);
     }
 
     // ------------------------------------------------- training activations
@@ -506,7 +477,7 @@ private:
     vector<token_id> train_tok_;
     vector<index_t> train_idx_;  // [first row of the sequence | position] per row
     training_block tr_;
-    std::vector<index_t> lengths_;
+    kv_slot_table slots_;
     std::vector<token_id> tok_host_;
     std::vector<index_t> idx_host_;
     std::vector<T> logits_host_;
