@@ -55,19 +55,21 @@ public:
     }
 
     // Checks a batch (row r appends rows[r] to slot slots[r]) before anything
-    // runs: known, distinct slots; room in each; token ids in the vocabulary.
+    // runs: one slot per row; known, distinct slots; no empty row; room in
+    // each slot; token ids in the vocabulary.
     batch_extent validate(std::span<const index_t> slots, std::span<const std::span<const token_id>> rows,
                           index_t vocab, index_t max_seq, const char* where) const {
         batch_extent e;
         const index_t R = index_t(rows.size());
         require(R > 0, where, "empty batch");
-        require(index_t(slots.size()) == R, where, index_t(slots.size()), " slots for ", R, " rows");
+        require(index_t(slots.size()) == R, where, "slots (", slots.size(), ") and token rows (", R, ") differ in count");
         for (index_t r = 0; r < R; ++r) {
             const index_t s = slots[std::size_t(r)];
             check(s, where);
             for (index_t r2 = 0; r2 < r; ++r2)
                 require(slots[std::size_t(r2)] != s, where, "rows ", r2, " and ", r, " both use slot ", s);
             const auto& toks = rows[std::size_t(r)];
+            require(!toks.empty(), where, "row ", r, ": empty token span");
             const index_t end = lengths_[std::size_t(s)] + index_t(toks.size());
             require(end <= max_seq, where, "row ", r, ": slot ", s, " would hold ", end, " tokens, more than max_length ",
                     max_seq);
@@ -78,6 +80,11 @@ public:
             e.longest = std::max(e.longest, end);
         }
         return e;
+    }
+    // A decode step's batch: one row of one token per slot.
+    static void step_rows(std::span<const token_id> next, std::vector<std::span<const token_id>>& rows) {
+        rows.clear();
+        for (std::size_t r = 0; r < next.size(); ++r) rows.push_back(next.subspan(r, 1));
     }
     // After the batch ran: each slot holds its row's tokens too.
     void advance(std::span<const index_t> slots, std::span<const std::span<const token_id>> rows) noexcept {

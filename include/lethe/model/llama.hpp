@@ -319,20 +319,11 @@ public:
     // batch); logits row r receives the logits after the last new token.
     void prefill(std::span<const index_t> slots, std::span<const std::span<const token_id>> tokens,
                  view2<float> logits) {
-        constexpr const char* where = "llama::prefill";
-        require(slots.size() == tokens.size(), where, "slots (", slots.size(), ") and token rows (", tokens.size(),
-                ") differ in count");
-        for (std::size_t r = 0; r < tokens.size(); ++r)
-            require(!tokens[r].empty(), where, "row ", r, ": empty token span");
-        infer(slots, tokens, logits, where);
+        infer(slots, tokens, logits, "llama::prefill");
     }
     void step(std::span<const index_t> slots, std::span<const token_id> next, view2<float> logits) {
-        constexpr const char* where = "llama::step";
-        require(slots.size() == next.size(), where, "slots (", slots.size(), ") and tokens (", next.size(),
-                ") differ in count");
-        step_rows_.clear();
-        for (std::size_t r = 0; r < next.size(); ++r) step_rows_.push_back(next.subspan(r, 1));
-        infer(slots, step_rows_, logits, where);
+        kv_slot_table::step_rows(next, step_rows_);
+        infer(slots, step_rows_, logits, "llama::step");
     }
 
 private:
