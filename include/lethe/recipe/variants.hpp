@@ -9,7 +9,8 @@
 //   evaluate_variant  one model under one decoding setup: the challenge's
 //                     attack on the held-out dialogs (success rate overall
 //                     and per type), the scanner's PII count of the attack
-//                     outputs, exact-match utility, perplexity on clean text
+//                     outputs, utility accuracy (answer_match), perplexity
+//                     on clean text
 //   lora_variant      stage 3 (CFG-aware ORPO with LoRA, merged) on a copy of
 //                     a model, then its evaluation without guidance (POS
 //                     sentence) and with stage 4 (CFG) at each scale in log
@@ -90,11 +91,11 @@ template <class T>
 using variant_hook = std::function<void(model::llama<T>&, const eval::decoding_setup&, const std::string& name)>;
 
 // The leaky fine-tuning corpus of `dialogs` (see the definition).
-std::vector<lm_example> leaky_examples(std::span<const eval::pii_dialog> dialogs, const io::chat_template& tpl,
-                                       bool scrubbed_prefixes);
+inline std::vector<lm_example> leaky_examples(std::span<const eval::pii_dialog> dialogs, const io::chat_template& tpl,
+                                              bool scrubbed_prefixes);
 
 // True when `said` counts as `expected` under `match`.
-bool answer_matches(const std::string& said, const std::string& expected, answer_match match);
+inline bool answer_matches(const std::string& said, const std::string& expected, answer_match match);
 
 // Evaluates `m` under decoding `d`; appends the metrics (named `name`, made
 // from model `from`) to out.variants and the time to out.stage_seconds
