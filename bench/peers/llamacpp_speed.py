@@ -125,8 +125,9 @@ def main():
         else:  # llama.cpp reads the same blocks as lethe quantized; its RSS is not measured here
             mb, gbs, floor, rss = (extra_median("lethe quantized", "step_weight_mb"),
                                    extra_median("lethe quantized", "read_gb_s"), quant_floor, float("nan"))
+        rss_text = f"{rss:12.0f}" if name in extra else f"{'-':>12}"
         print(f"{name:<15} {pre:14.1f} {dec:13.1f} {pre / ref_pre:14.2f} {dec / ref_dec:13.2f} "
-              f"{mb:15.1f} {gbs:10.2f} {floor:12.1f} {dec / floor:9.2f} {rss:12.0f}")
+              f"{mb:15.1f} {gbs:10.2f} {floor:12.1f} {dec / floor:9.2f} {rss_text}")
 
 
 if __name__ == "__main__":
