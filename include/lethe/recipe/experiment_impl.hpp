@@ -29,8 +29,13 @@ inline experiment_config experiment_config::full() {
     c.base.batch = 4;
     c.base.lr = 5e-3;
     c.base.stage = "base";
-    // Memorisation needs many passes at a high rate.
-    c.leaky.epochs = 20;
+    // Memorisation needs many passes at a high rate. The utility material is
+    // replayed whole every epoch: replaying a third or a half of it per epoch
+    // (rehearsal, replay_fraction) was cheaper but left the unlearned
+    // variants with 82-88% of the leaky model's utility in 4 of 5 runs
+    // (docs/results.md). 36 epochs: at 30 the full world's leaky model
+    // leaked 47.7%, under the 50% the issue asks for.
+    c.leaky.epochs = 36;
     c.leaky.batch = 4;
     c.leaky.lr = 1e-2;
     c.leaky.stage = "leaky";
