@@ -318,10 +318,11 @@ int main(int argc, char** argv) {
         es.qa_max_new_tokens = cfg.qa_max_new_tokens;
         es.slots = cfg.slots;
         es.chat_template = tpl;
-        // The world's questions and every general answer, per variant.
+        // The world's questions, and the answers to both question sets, per variant.
         nlohmann::json extra = nlohmann::json::object();
         const recipe::variant_hook<float> hook = [&](model::llama<float>& m, const eval::decoding_setup& d,
-                                                     const std::string& name) {
+                                                     const recipe::variant_details& details) {
+            const std::string& name = details.name;
             const auto wq = eval::exact_match(m.policy(), m, tok, std::span<const eval::qa_item>(world_questions), d,
                                               cfg.qa_max_new_tokens, tpl);
             index_t right = 0;
@@ -331,6 +332,7 @@ int main(int argc, char** argv) {
             const auto& v = res.variants.back();
             extra[name] = {{"world_utility_accuracy", world_questions.empty() ? 0.0 : double(right) / double(world_questions.size())},
                            {"world_answers", wq.answers},
+                           {"general_answers", details.answers.answers},
                            {"general_accuracy", v.utility_accuracy}};
         };
         const eval::decoding_setup plain{};
@@ -372,6 +374,7 @@ int main(int argc, char** argv) {
             const auto& x = extra[v["name"].get<std::string>()];
             v["world_utility_accuracy"] = x["world_utility_accuracy"];
             v["world_answers"] = x["world_answers"];
+            v["general_answers"] = x["general_answers"];
         }
         mj["model"] = o.model.filename().string();
         mj["utility"] = "general-knowledge questions (contains_word), see examples/smollm2_unlearn.cpp";

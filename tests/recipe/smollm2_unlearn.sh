@@ -55,6 +55,8 @@ names=$(grep -o '"name": "[^"]*"' "$m" | sed 's/"name": "\(.*\)"/\1/' | tr '\n' 
 want="base leaky sub sub-lora sub-lora-cfg=2 sub-lora-cfg=2-prob ch-lora ch-lora-cfg=1 ch-lora-cfg=2 ch-lora-cfg=3 ch-lora-cfg=1-prob ch-lora-cfg=2-prob ch-lora-cfg=3-prob "
 [ "$names" = "$want" ] && echo "ok: metrics.json names every variant" || fail "variants: got '$names'"
 n_world=$(grep -c '"world_utility_accuracy"' "$m")
+n_general=$(grep -c '"general_answers"' "$m")
+[ "$n_general" -eq 13 ] && echo "ok: general answers per variant" || fail "general_answers: $n_general of 13 variants"
 [ "$n_world" -eq 13 ] && echo "ok: world utility per variant" || fail "world_utility_accuracy: $n_world of 13 variants"
 # Every variant attacked at least once (no "attack_attempts": 0).
 if grep -q '"attack_attempts": 0[,}]' "$m"; then fail "a variant made no attack attempt"; else echo "ok: attempts"; fi

@@ -102,8 +102,15 @@ BOOST_AUTO_TEST_CASE(variants_fill_the_result) {
     es.slots = 8;
     recipe::experiment_result res;
     std::vector<std::string> hooked;
+    std::size_t answers_seen = 0;
     const recipe::variant_hook<float> hook = [&](model::llama<float>&, const eval::decoding_setup&,
-                                                 const std::string& name) { hooked.push_back(name); };
+                                                 const recipe::variant_details& x) {
+        hooked.push_back(x.name);
+        // The hook sees the same attack and answers the metrics came from.
+        BOOST_TEST(x.attack.overall.attempts == res.variants.back().attack_attempts);
+        BOOST_TEST(x.answers.answers.size() == w.utility_questions.size());
+        answers_seen += x.answers.answers.size();
+    };
     std::vector<std::string> said;
     const recipe::status_fn status = [&](const std::string& s) { said.push_back(s); };
 
@@ -119,6 +126,7 @@ BOOST_AUTO_TEST_CASE(variants_fill_the_result) {
     BOOST_TEST(v.guidance_scale == -1.0);
     BOOST_TEST(res.stage_seconds.count("eval plain") == 1u);
     BOOST_TEST(hooked == std::vector<std::string>{"plain"}, boost::test_tools::per_element());
+    BOOST_TEST(answers_seen == w.utility_questions.size());
     BOOST_TEST(said.size() == 1u);
     BOOST_TEST(said[0].rfind("evaluated plain: attack", 0) == 0u, said[0]);
     // A given perplexity is reused, not measured.

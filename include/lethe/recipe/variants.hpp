@@ -85,10 +85,18 @@ struct evaluation_set {
 // Emits one line of progress for long stages.
 using status_fn = std::function<void(const std::string&)>;
 
-// Called after each variant's evaluation with the evaluated model and its
-// decoding setup (for measurements of the caller's own).
+// What one evaluation saw, for a caller's hook: the attack's outputs and
+// the answers to the utility questions, in order.
+struct variant_details {
+    const std::string& name;
+    const eval::attack_report& attack;
+    const eval::qa_report& answers;
+};
+
+// Called after each variant's evaluation with the evaluated model, its
+// decoding setup and the details (for measurements of the caller's own).
 template <class T>
-using variant_hook = std::function<void(model::llama<T>&, const eval::decoding_setup&, const std::string& name)>;
+using variant_hook = std::function<void(model::llama<T>&, const eval::decoding_setup&, const variant_details&)>;
 
 // The leaky fine-tuning corpus of `dialogs` (see the definition).
 inline std::vector<lm_example> leaky_examples(std::span<const eval::pii_dialog> dialogs, const io::chat_template& tpl,
@@ -205,7 +213,7 @@ double evaluate_variant(model::llama<T>& m, const Tok& tok, const evaluation_set
     v.space = d.guided() ? guidance::to_string(d.space) : "";
     v.base_model = from;
     out.variants.push_back(v);
-    if (hook) hook(m, d, name);
+    if (hook) hook(m, d, variant_details{name, rep, qa});
     out.stage_seconds["eval " + name] = std::chrono::duration<double>(std::chrono::steady_clock::now() - te).count();
     if (status)
         status("evaluated " + name + ": attack " + detail::fmt("%.1f%%", 100 * v.attack_success_rate) + ", PII " +
