@@ -11,5 +11,6 @@
 #include "model/lora.hpp"
 #include "model/optim.hpp"
 #include "model/parameters.hpp"
+#include "model/quantized_linear.hpp"
 #include "model/random.hpp"
 #include "model/train.hpp"
