@@ -1,39 +1,14 @@
 #define BOOST_TEST_MODULE recipe_stages
 #include "lethe_test.hpp"
+#include "recipe_test_support.hpp"
 
 #include <lethe/recipe.hpp>
 
 using namespace lethe;
 
-namespace {
-eval::render_options filled() {
-    eval::render_options o;
-    o.fill = true;
-    return o;
-}
-}  // namespace
-
-namespace {
-model::llama_config small_config() {
-    model::llama_config c;
-    c.vocab = 259;
-    c.d_model = 16;
-    c.n_layers = 1;
-    c.n_heads = 2;
-    c.n_kv_heads = 2;
-    c.d_ff = 32;
-    c.max_seq = 320;
-    return c;
-}
-recipe::synthetic_world small_world() {
-    recipe::world_config c;
-    c.people = 6;
-    c.countries = 1;
-    c.words = 1;
-    c.arithmetic = 0;
-    return recipe::make_synthetic_world(c);
-}
-}  // namespace
+using recipe_test::filled;
+using recipe_test::small_config;
+using recipe_test::small_world;
 
 BOOST_AUTO_TEST_CASE(pairs_follow_the_paper) {
     const auto w = small_world();

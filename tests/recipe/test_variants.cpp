@@ -6,36 +6,15 @@
 // metrics.json; test_experiment covers the whole pipeline.)
 #define BOOST_TEST_MODULE recipe_variants
 #include "lethe_test.hpp"
+#include "recipe_test_support.hpp"
 
 #include <lethe/recipe/experiment.hpp>
 #include <lethe/recipe/variants.hpp>
 
 using namespace lethe;
 
-namespace {
-
-model::llama_config small_config() {
-    model::llama_config c;
-    c.vocab = 259;  // the byte tokenizer's
-    c.d_model = 16;
-    c.n_layers = 1;
-    c.n_heads = 2;
-    c.n_kv_heads = 2;
-    c.d_ff = 32;
-    c.max_seq = 320;
-    return c;
-}
-
-recipe::synthetic_world small_world() {
-    recipe::world_config c;
-    c.people = 6;
-    c.countries = 1;
-    c.words = 1;
-    c.arithmetic = 0;
-    return recipe::make_synthetic_world(c);
-}
-
-}  // namespace
+using recipe_test::small_config;
+using recipe_test::small_world;
 
 BOOST_AUTO_TEST_CASE(leaky_examples_fill_values_and_train_continuations_after_scrubbed_prefixes) {
     const auto w = small_world();
