@@ -8,7 +8,8 @@
 // computing c = alpha * op(a) * op(b) + beta * c (op = transpose when asked)
 // on row-major views with unit inner stride. The fused algorithms are written
 // once against it; this header gives the host one (Eigen's blocked, AVX-512
-// GEMM). Eigen's thread count follows the policy (seq: 1, par: its threads).
+// GEMM, or OpenBLAS's through EIGEN_USE_BLAS). The GEMM's thread count follows
+// the policy (seq: 1, par: its threads).
 #pragma once
 
 #include <Eigen/Core>
@@ -40,6 +41,13 @@ struct eigen_gemm {
         map C(c.data(), c.extent(0), c.extent(1), outer(c));
         const int old_threads = Eigen::nbThreads();
         Eigen::setNbThreads(pol.threads() > 0 ? pol.threads() : old_threads);
+#if defined(EIGEN_USE_BLAS) && defined(_OPENMP)
+        // With EIGEN_USE_BLAS (CMake LETHE_WITH_BLAS) the products below call
+        // OpenBLAS's OpenMP build, which ignores Eigen's setting and takes
+        // omp_get_max_threads() of this thread: set that for the call too.
+        const int old_omp_threads = omp_get_max_threads();
+        if (pol.threads() > 0) omp_set_num_threads(pol.threads());
+#endif
         auto run = [&](const auto& lhs, const auto& rhs) {
             if (beta == T(0)) {
                 C.noalias() = alpha * lhs * rhs;  // no pass to clear c first
@@ -53,6 +61,9 @@ struct eigen_gemm {
         else if (trans_a && !trans_b) run(A.transpose(), B);
         else run(A.transpose(), B.transpose());
         Eigen::setNbThreads(old_threads);
+#if defined(EIGEN_USE_BLAS) && defined(_OPENMP)
+        omp_set_num_threads(old_omp_threads);
+#endif
     }
 };
 

@@ -24,6 +24,7 @@
 #include "../core/error.hpp"
 #include "../core/execution.hpp"
 #include "../core/view.hpp"
+#include "attention.hpp"
 #include "bf16_linear.hpp"
 #include "config.hpp"
 #include "kv_slots.hpp"
@@ -78,11 +79,12 @@ public:
     named_tensors<T>& grads() noexcept { return grads_; }
     const named_tensors<T>& grads() const noexcept { return grads_; }
     const openmp_policy& policy() const noexcept { return pol_; }
-    // Eigen's GEMMs follow the policy's thread count (Eigen::setNbThreads is
-    // process-wide; 0 keeps OpenMP's default).
+    // The GEMMs follow the policy's thread count (kernels::set_gemm_threads:
+    // Eigen's setting is process-wide, OpenBLAS's is the calling thread's
+    // OpenMP default; 0 keeps OpenMP's default).
     void set_policy(openmp_policy p) {
         pol_ = p;
-        if (p.num_threads > 0) Eigen::setNbThreads(p.num_threads);
+        if (p.num_threads > 0) kernels::set_gemm_threads(p.num_threads);
     }
 
     // Hugging Face's initialisation: N(0, std) for matrices, 1 for norms.
@@ -341,6 +343,7 @@ private:
     };
     struct workspace {
         std::vector<T> dres, dxn, dq, dk, dv, dob, dg, du, dh;
+        std::vector<T> ds;  // [B * n_kv_heads, S, S]: attention backward scratch
     };
 
     void plan_activations(index_t B, index_t S) {
@@ -351,7 +354,12 @@ private:
         // With recomputation every layer shares one layer's block.
         const index_t stored_layers = recompute_ ? 1 : L;
         const index_t total = (L + 1) * N * d + stored_layers * per_layer + N * d + N + N * cfg_.vocab;
-        act_.block.assign(std::size_t(total), T(0));
+        // Every activation and workspace row is written before it is read,
+        // so a block that is big enough is reused as it is: the batch's
+        // padded length changes every step, and zeroing the whole block
+        // (the saved attention probabilities are B H S^2 per layer) cost
+        // about 7% of a small model's training time.
+        grow_zeroed(act_.block, total);
         T* p = act_.block.data();
         auto take = [&p](index_t n) {
             T* q = p;
@@ -384,16 +392,19 @@ private:
         act_.logits = take(N * cfg_.vocab);
         act_.batch = B;
         act_.seq = S;
-        auto sz = [](index_t n) { return std::size_t(n); };
-        ws_.dres.assign(sz(N * d), T(0));
-        ws_.dxn.assign(sz(N * d), T(0));
-        ws_.dq.assign(sz(N * qd), T(0));
-        ws_.dk.assign(sz(N * kvd), T(0));
-        ws_.dv.assign(sz(N * kvd), T(0));
-        ws_.dob.assign(sz(N * qd), T(0));
-        ws_.dg.assign(sz(N * F), T(0));
-        ws_.du.assign(sz(N * F), T(0));
-        ws_.dh.assign(sz(N * F), T(0));
+        grow_zeroed(ws_.dres, N * d);
+        grow_zeroed(ws_.dxn, N * d);
+        grow_zeroed(ws_.dq, N * qd);
+        grow_zeroed(ws_.dk, N * kvd);
+        grow_zeroed(ws_.dv, N * kvd);
+        grow_zeroed(ws_.dob, N * qd);
+        grow_zeroed(ws_.dg, N * F);
+        grow_zeroed(ws_.du, N * F);
+        grow_zeroed(ws_.dh, N * F);
+        grow_zeroed(ws_.ds, B * cfg_.n_kv_heads * S * S);
+    }
+    static void grow_zeroed(std::vector<T>& v, index_t n) {
+        if (index_t(v.size()) < n) v.assign(std::size_t(n), T(0));
     }
 
     T* norm_grad(index_t t) { return train_base_ ? grads_.ptr(t) : ws_norm_sink(t); }
@@ -435,27 +446,16 @@ private:
             kernels::rope_row(q + n * qd, H, hd, rope->cos_at(pos), rope->sin_at(pos), false);
             kernels::rope_row(k + n * kvd, KV, hd, rope->cos_at(pos), rope->sin_at(pos), false);
         });
-        // Causal softmax(q k^T / sqrt(hd)) v per (sequence, head); P saved.
-        const T scale = T(1) / std::sqrt(T(hd));
+        // Causal softmax(q k^T / sqrt(hd)) v per (sequence, head); P saved
+        // (attention.hpp).
+        const kernels::attention_head<T> ah{S, hd, qd, kvd, T(1) / std::sqrt(T(hd))};
         const index_t group = H / KV;
         const T* v = a.v;
         T *att = a.att, *o = a.o;
         kernels::for_rows(pol_, B * H, S * S * hd, [=](index_t bh) {
             const index_t b = bh / H, h = bh % H, g = h / group;
-            for (index_t i = 0; i < S; ++i) {
-                const T* qi = q + (b * S + i) * qd + h * hd;
-                T* p = att + (bh * S + i) * S;
-                for (index_t j = 0; j <= i; ++j) p[j] = scale * kernels::dot(qi, k + (b * S + j) * kvd + g * hd, hd);
-                kernels::softmax_inplace(p, i + 1);
-                T* oi = o + (b * S + i) * qd + h * hd;
-                std::fill(oi, oi + hd, T(0));
-                for (index_t j = 0; j <= i; ++j) {
-                    const T pj = p[j];
-                    const T* vj = v + (b * S + j) * kvd + g * hd;
-                    LETHE_SIMD
-                    for (index_t c = 0; c < hd; ++c) oi[c] += pj * vj[c];
-                }
-            }
+            kernels::attention_head_forward(ah, q + b * S * qd + h * hd, k + b * S * kvd + g * hd,
+                                            v + b * S * kvd + g * hd, att + bh * S * S, o + b * S * qd + h * hd);
         });
         // xmid = x + o W_o^T.
         std::copy_n(x, N * d, a.xmid);
@@ -494,45 +494,23 @@ private:
                                   norm_grad(W.post_norm), N, d, true);
         // Attention output projection.
         linear_bwd(W.o, a.o, dx, ws_.dob.data(), N, qd, d, false);
-        // Attention core, per (sequence, kv head) so dk/dv have one writer.
-        const T scale = T(1) / std::sqrt(T(hd));
+        // Attention core, per (sequence, kv head) so dk/dv have one writer
+        // (attention.hpp); each task has its own [S, S] scratch.
+        const kernels::attention_head<T> ah{S, hd, qd, kvd, T(1) / std::sqrt(T(hd))};
         const index_t group = H / KV;
         const T *q = a.q, *k = a.k, *v = a.v, *att = a.att, *dob = ws_.dob.data();
-        T *dq = ws_.dq.data(), *dk = ws_.dk.data(), *dv = ws_.dv.data();
+        T *dq = ws_.dq.data(), *dk = ws_.dk.data(), *dv = ws_.dv.data(), *ds = ws_.ds.data();
         kernels::for_rows(pol_, B * KV, group * S * S * hd * 3, [=](index_t bg) {
             const index_t b = bg / KV, g = bg % KV;
+            const index_t kv0 = b * S * kvd + g * hd;
             for (index_t j = 0; j < S; ++j) {
-                std::fill_n(dk + (b * S + j) * kvd + g * hd, hd, T(0));
-                std::fill_n(dv + (b * S + j) * kvd + g * hd, hd, T(0));
+                std::fill_n(dk + kv0 + j * kvd, hd, T(0));
+                std::fill_n(dv + kv0 + j * kvd, hd, T(0));
             }
             for (index_t h = g * group; h < (g + 1) * group; ++h) {
-                for (index_t i = 0; i < S; ++i) {
-                    const T* p = att + ((b * H + h) * S + i) * S;
-                    const T* doi = dob + (b * S + i) * qd + h * hd;
-                    const T* qi = q + (b * S + i) * qd + h * hd;
-                    T* dqi = dq + (b * S + i) * qd + h * hd;
-                    // softmax backward: dS_j = P_j (dP_j - sum_k P_k dP_k), dP_j = do_i . v_j
-                    T pdp = T(0);
-                    for (index_t j = 0; j <= i; ++j) {
-                        const index_t r = (b * S + j) * kvd + g * hd;
-                        pdp += p[j] * kernels::dot(doi, v + r, hd);
-                        T* dvj = dv + r;
-                        LETHE_SIMD
-                        for (index_t c = 0; c < hd; ++c) dvj[c] += p[j] * doi[c];
-                    }
-                    std::fill_n(dqi, hd, T(0));
-                    for (index_t j = 0; j <= i; ++j) {
-                        const index_t r = (b * S + j) * kvd + g * hd;
-                        const T ds = scale * p[j] * (kernels::dot(doi, v + r, hd) - pdp);
-                        const T* kj = k + r;
-                        T* dkj = dk + r;
-                        LETHE_SIMD
-                        for (index_t c = 0; c < hd; ++c) {
-                            dqi[c] += ds * kj[c];
-                            dkj[c] += ds * qi[c];
-                        }
-                    }
-                }
+                const index_t q0 = b * S * qd + h * hd;
+                kernels::attention_head_backward(ah, q + q0, k + kv0, v + kv0, att + (b * H + h) * S * S, dob + q0,
+                                                 dq + q0, dk + kv0, dv + kv0, ds + bg * S * S);
             }
         });
         // RoPE backward: rotate the gradients back.
