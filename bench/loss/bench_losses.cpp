@@ -199,5 +199,5 @@ BENCHMARK(BM_orpo_fwd_bwd_in_place_omp)->Unit(benchmark::kMillisecond)->UseRealT
 BENCHMARK(BM_read_write_floor_seq)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_orpo_fwd_bwd_seq)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_eigen_gemm_logits_baseline)->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(BM_fused_linear_orpo)->Arg(128)->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(BM_fused_linear_nll)->Arg(128)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_fused_linear_orpo)->Arg(96)->Arg(120)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_fused_linear_nll)->Arg(120)->Unit(benchmark::kMillisecond)->UseRealTime();
