@@ -219,19 +219,4 @@ void swiglu_backward(const P& pol, const T* g, const T* u, const T* dh, T* dg, T
     });
 }
 
-// Softmax of p[0..n) in place (n >= 1).
-template <class T>
-inline void softmax_inplace(T* p, index_t n) noexcept {
-    T m = p[0];
-    for (index_t j = 1; j < n; ++j) m = p[j] > m ? p[j] : m;
-    T s = T(0);
-    for (index_t j = 0; j < n; ++j) {
-        p[j] = std::exp(p[j] - m);
-        s += p[j];
-    }
-    const T inv = T(1) / s;
-    LETHE_SIMD
-    for (index_t j = 0; j < n; ++j) p[j] *= inv;
-}
-
 }  // namespace lethe::model::kernels
