@@ -1,6 +1,6 @@
 // Benchmarks of the reference Llama: a training step on a GPT-2-small-FLOPs
 // config and on a small recipe-sized config, and decode tokens/s at batch 1
-// and 2. The baseline measured in the same run is Eigen's SGEMM on a shape
+// and 2. The baseline measured in the same run is the SGEMM of the build (Eigen's, or OpenBLAS's under LETHE_WITH_BLAS) on a shape
 // of the training step (256 x 768 x 2048): achieved model GFLOPS are
 // reported next to it (the physical floor of a training step is its matmul
 // FLOPs at the GEMM rate). Decode at batch 1 is bound by reading the weights

@@ -312,3 +312,23 @@ BOOST_AUTO_TEST_CASE(model_arithmetic_on_named_tensors) {
                               return std::string(e.what()).find("no tensor 'lm_head.weight'") != std::string::npos;
                           });
 }
+
+// The GEMM thread count follows the policy: Eigen's own setting always, and
+// under EIGEN_USE_BLAS (LETHE_WITH_BLAS) OpenBLAS's OpenMP build, which reads
+// the calling thread's omp_get_max_threads() instead (docs/model.md).
+BOOST_AUTO_TEST_CASE(gemm_thread_count_follows_the_policy) {
+#ifdef _OPENMP
+    const int eigen_before = Eigen::nbThreads(), omp_before = omp_get_max_threads();
+    for (int n : {1, 2}) {
+        lethe::model::kernels::set_gemm_threads(n);
+        BOOST_TEST(Eigen::nbThreads() == n);
+#ifdef EIGEN_USE_BLAS
+        BOOST_TEST(omp_get_max_threads() == n);
+#endif
+    }
+    Eigen::setNbThreads(eigen_before);
+    omp_set_num_threads(omp_before);
+#else
+    BOOST_TEST_MESSAGE("built without OpenMP: GEMMs are single-threaded");
+#endif
+}
