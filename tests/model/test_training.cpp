@@ -320,7 +320,7 @@ BOOST_AUTO_TEST_CASE(gemm_thread_count_follows_the_policy) {
 #ifdef _OPENMP
     const int eigen_before = Eigen::nbThreads(), omp_before = omp_get_max_threads();
     for (int n : {1, 2}) {
-        lethe::model::kernels::set_gemm_threads(n);
+        lethe::set_gemm_threads(n);
         BOOST_TEST(Eigen::nbThreads() == n);
 #ifdef EIGEN_USE_BLAS
         BOOST_TEST(omp_get_max_threads() == n);

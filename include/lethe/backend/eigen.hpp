@@ -9,6 +9,9 @@
 
 #include <Eigen/Core>
 #include <type_traits>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include "../core/view.hpp"
 
@@ -48,5 +51,44 @@ auto view_of(E&& m) {
         return matrix_view_of(std::forward<E>(m));
     }
 }
+
+// Thread count of Eigen's dense products (GEMMs run outside parallel
+// regions; inside one they stay single-threaded). Eigen's own kernels read
+// Eigen::setNbThreads. Built with EIGEN_USE_BLAS (CMake option
+// LETHE_WITH_BLAS) the products call OpenBLAS's OpenMP build instead, which
+// ignores that and takes omp_get_max_threads() of the calling thread
+// (measured, docs/model.md "BLAS backend"), so that is set as well.
+inline void set_gemm_threads(int n) {
+    Eigen::setNbThreads(n);
+#if defined(EIGEN_USE_BLAS) && defined(_OPENMP)
+    omp_set_num_threads(n);
+#endif
+}
+
+// set_gemm_threads(n) for a scope (n <= 0 keeps the current settings);
+// both settings are restored on exit.
+class gemm_threads_scope {
+public:
+    explicit gemm_threads_scope(int n) : eigen_(Eigen::nbThreads()) {
+#if defined(EIGEN_USE_BLAS) && defined(_OPENMP)
+        omp_ = omp_get_max_threads();
+#endif
+        if (n > 0) set_gemm_threads(n);
+    }
+    ~gemm_threads_scope() {
+        Eigen::setNbThreads(eigen_);
+#if defined(EIGEN_USE_BLAS) && defined(_OPENMP)
+        omp_set_num_threads(omp_);
+#endif
+    }
+    gemm_threads_scope(const gemm_threads_scope&) = delete;
+    gemm_threads_scope& operator=(const gemm_threads_scope&) = delete;
+
+private:
+    int eigen_;
+#if defined(EIGEN_USE_BLAS) && defined(_OPENMP)
+    int omp_ = 0;
+#endif
+};
 
 }  // namespace lethe

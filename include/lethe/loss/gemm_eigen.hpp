@@ -14,6 +14,7 @@
 
 #include <Eigen/Core>
 
+#include "../backend/eigen.hpp"
 #include "../core/error.hpp"
 #include "../core/execution.hpp"
 #include "../core/view.hpp"
@@ -39,15 +40,7 @@ struct eigen_gemm {
         const cmap A(a.data(), a.extent(0), a.extent(1), outer(a));
         const cmap B(b.data(), b.extent(0), b.extent(1), outer(b));
         map C(c.data(), c.extent(0), c.extent(1), outer(c));
-        const int old_threads = Eigen::nbThreads();
-        Eigen::setNbThreads(pol.threads() > 0 ? pol.threads() : old_threads);
-#if defined(EIGEN_USE_BLAS) && defined(_OPENMP)
-        // With EIGEN_USE_BLAS (CMake LETHE_WITH_BLAS) the products below call
-        // OpenBLAS's OpenMP build, which ignores Eigen's setting and takes
-        // omp_get_max_threads() of this thread: set that for the call too.
-        const int old_omp_threads = omp_get_max_threads();
-        if (pol.threads() > 0) omp_set_num_threads(pol.threads());
-#endif
+        const gemm_threads_scope threads(pol.threads());  // seq: 1, par: its threads
         auto run = [&](const auto& lhs, const auto& rhs) {
             if (beta == T(0)) {
                 C.noalias() = alpha * lhs * rhs;  // no pass to clear c first
@@ -60,10 +53,6 @@ struct eigen_gemm {
         else if (!trans_a && trans_b) run(A, B.transpose());
         else if (trans_a && !trans_b) run(A.transpose(), B);
         else run(A.transpose(), B.transpose());
-        Eigen::setNbThreads(old_threads);
-#if defined(EIGEN_USE_BLAS) && defined(_OPENMP)
-        omp_set_num_threads(old_omp_threads);
-#endif
     }
 };
 

@@ -23,17 +23,15 @@
 
 #include "../core/config.hpp"
 #include "../core/numerics.hpp"
+#include "layers.hpp"
 
 namespace lethe::model::kernels {
 
 // One head's rows: [rows, hd] with a row stride of the whole activation.
 template <class T>
-using head_rows = Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>, 0, Eigen::OuterStride<>>;
+using head_rows = Eigen::Map<matrix_rm<T>, 0, Eigen::OuterStride<>>;
 template <class T>
-using const_head_rows =
-    Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>, 0, Eigen::OuterStride<>>;
-template <class T>
-using square_rm = Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>;
+using const_head_rows = Eigen::Map<const matrix_rm<T>, 0, Eigen::OuterStride<>>;
 
 // The strided slices of one head, S rows each. q, o: stride q_stride; k, v:
 // stride kv_stride (grouped-query attention shares them across heads).
@@ -51,7 +49,7 @@ void attention_head_forward(const attention_head<T>& a, const T* q, const T* k, 
     const_head_rows<T> K(k, S, hd, Eigen::OuterStride<>(a.kv_stride));
     const_head_rows<T> V(v, S, hd, Eigen::OuterStride<>(a.kv_stride));
     head_rows<T> O(o, S, hd, Eigen::OuterStride<>(a.q_stride));
-    square_rm<T> P(p, S, S);
+    map_rm<T> P(p, S, S);
     P.template triangularView<Eigen::Lower>() = Q * K.transpose();
     for (index_t i = 0; i < S; ++i) {
         T* row = p + i * S;
@@ -87,8 +85,8 @@ void attention_head_backward(const attention_head<T>& a, const T* q, const T* k,
     head_rows<T> dQ(dq, S, hd, Eigen::OuterStride<>(a.q_stride));
     head_rows<T> dK(dk, S, hd, Eigen::OuterStride<>(a.kv_stride));
     head_rows<T> dV(dv, S, hd, Eigen::OuterStride<>(a.kv_stride));
-    Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>> P(p, S, S);
-    square_rm<T> dS(ds, S, S);
+    cmap_rm<T> P(p, S, S);
+    map_rm<T> dS(ds, S, S);
     dV.noalias() += P.transpose().template triangularView<Eigen::Upper>() * dO;
     dS.template triangularView<Eigen::Lower>() = dO * V.transpose();  // dP
     for (index_t i = 0; i < S; ++i) {

@@ -15,6 +15,7 @@
 #include <cmath>
 #include <vector>
 
+#include "../backend/eigen.hpp"
 #include "../core/config.hpp"
 #include "../core/execution.hpp"
 
@@ -26,19 +27,6 @@ template <class T>
 using map_rm = Eigen::Map<matrix_rm<T>>;
 template <class T>
 using cmap_rm = Eigen::Map<const matrix_rm<T>>;
-
-// Sets the thread count of the Eigen products below (GEMMs run outside
-// parallel regions; inside one they stay single-threaded). Eigen's own
-// kernels read Eigen::setNbThreads. Built with EIGEN_USE_BLAS (CMake option
-// LETHE_WITH_BLAS) the products call OpenBLAS's OpenMP build instead, which
-// ignores that and takes omp_get_max_threads() of the calling thread
-// (measured, docs/model.md "BLAS backend"), so that is set as well.
-inline void set_gemm_threads(int n) {
-    Eigen::setNbThreads(n);
-#if defined(EIGEN_USE_BLAS) && defined(_OPENMP)
-    omp_set_num_threads(n);
-#endif
-}
 
 template <class T>
 inline T dot(const T* LETHE_RESTRICT a, const T* LETHE_RESTRICT b, index_t n) noexcept {

@@ -79,12 +79,12 @@ public:
     named_tensors<T>& grads() noexcept { return grads_; }
     const named_tensors<T>& grads() const noexcept { return grads_; }
     const openmp_policy& policy() const noexcept { return pol_; }
-    // The GEMMs follow the policy's thread count (kernels::set_gemm_threads:
+    // The GEMMs follow the policy's thread count (set_gemm_threads, backend/eigen.hpp:
     // Eigen's setting is process-wide, OpenBLAS's is the calling thread's
     // OpenMP default; 0 keeps OpenMP's default).
     void set_policy(openmp_policy p) {
         pol_ = p;
-        if (p.num_threads > 0) kernels::set_gemm_threads(p.num_threads);
+        if (p.num_threads > 0) set_gemm_threads(p.num_threads);
     }
 
     // Hugging Face's initialisation: N(0, std) for matrices, 1 for norms.
