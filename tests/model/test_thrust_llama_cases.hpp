@@ -383,6 +383,55 @@ void adamw_matches_cpu(Make make, double tol) {
 }
 
 
+// Two periodic sequences of 12 tokens (easy to learn, so a few steps lower
+// the loss) with their next-token targets, on the host for the CPU model and
+// in the model's memory for the thrust one. Each step runs forward,
+// loss::nll (the loss layer's thrust path on the device) and backward, and
+// returns the loss.
+template <class Model>
+struct periodic_nll_task {
+    using space = typename Model::space;
+    static constexpr index_t B = 2, S = 12, N = B * S;
+    index_t V;
+    std::vector<token_id> toks;
+    std::vector<std::int32_t> targets;
+    std::vector<std::uint8_t> mask;
+    std::vector<float> dl;
+    typename Model::template vector<std::int32_t> d_targets;
+    typename Model::template vector<std::uint8_t> d_mask;
+    typename Model::template vector<float> d_dl;
+
+    explicit periodic_nll_task(index_t vocab)
+        : V(vocab), toks(std::size_t(N)), targets(std::size_t(N)), mask(std::size_t(N), 1), dl(std::size_t(N * vocab)) {
+        for (index_t b = 0; b < B; ++b)
+            for (index_t t = 0; t < S; ++t) {
+                toks[std::size_t(b * S + t)] = token_id((3 + 5 * b + 2 * (t % 4)) % V);
+                targets[std::size_t(b * S + t)] = std::int32_t((3 + 5 * b + 2 * ((t + 1) % 4)) % V);
+            }
+        d_targets.assign(targets.begin(), targets.end());
+        d_mask.assign(mask.begin(), mask.end());
+        d_dl.resize(dl.size());
+    }
+    double cpu_step(lm::llama<float>& cpu) {
+        const auto lg = cpu.forward(toks, B, S);
+        const auto r = lethe::loss::nll(lethe::seq, lethe::view2<const float>(lg),
+                                        lethe::make_view(static_cast<const std::int32_t*>(targets.data()), N),
+                                        lethe::make_view(static_cast<const std::uint8_t*>(mask.data()), N),
+                                        lethe::make_view(dl.data(), N, V));
+        cpu.backward(lethe::view2<const float>(dl.data(), N, V));
+        return r.loss;
+    }
+    double device_step(Model& m) {
+        const lethe::strided_view<const std::int32_t, 1, space> tv(thrust::raw_pointer_cast(d_targets.data()), N);
+        const lethe::strided_view<const std::uint8_t, 1, space> mv(thrust::raw_pointer_cast(d_mask.data()), N);
+        const lethe::strided_view<float, 2, space> dv(thrust::raw_pointer_cast(d_dl.data()), N, V);
+        const auto lg = m.forward(toks, B, S);
+        const auto r = lethe::loss::nll(m.policy(), lethe::strided_view<const float, 2, space>(lg), tv, mv, dv);
+        m.backward(lethe::strided_view<const float, 2, space>(dv));
+        return r.loss;
+    }
+};
+
 // Training on the device end to end: forward, loss::nll on the model's
 // logits (the loss layer's thrust path), backward, clipping with the device
 // norm, AdamW on the device blocks. Six steps follow the CPU model doing the
@@ -395,25 +444,7 @@ void training_loop_matches_cpu(Make make, double tol) {
     auto& m = pair.gpu;
     using model_t = std::remove_cvref_t<decltype(m)>;
     using policy_t = std::remove_cvref_t<decltype(m.policy())>;
-    using space = typename model_t::space;
-    const index_t B = 2, S = 12, N = B * S, V = c.vocab;
-    // Two periodic sequences: easy to learn, so six steps lower the loss.
-    std::vector<token_id> toks(static_cast<std::size_t>(N));
-    std::vector<std::int32_t> targets(static_cast<std::size_t>(N));
-    for (index_t b = 0; b < B; ++b)
-        for (index_t t = 0; t < S; ++t) {
-            toks[std::size_t(b * S + t)] = token_id((3 + 5 * b + 2 * (t % 4)) % V);
-            targets[std::size_t(b * S + t)] = std::int32_t((3 + 5 * b + 2 * ((t + 1) % 4)) % V);
-        }
-    std::vector<std::uint8_t> mask(static_cast<std::size_t>(N), 1);
-    std::vector<float> dl(static_cast<std::size_t>(N * V));
-    typename model_t::template vector<std::int32_t> d_targets(targets.begin(), targets.end());
-    typename model_t::template vector<std::uint8_t> d_mask(mask.begin(), mask.end());
-    typename model_t::template vector<float> d_dl(dl.size());
-    const lethe::strided_view<const std::int32_t, 1, space> tv(thrust::raw_pointer_cast(d_targets.data()), N);
-    const lethe::strided_view<const std::uint8_t, 1, space> mv(thrust::raw_pointer_cast(d_mask.data()), N);
-    const lethe::strided_view<float, 2, space> dv(thrust::raw_pointer_cast(d_dl.data()), N, V);
-
+    periodic_nll_task<model_t> task(c.vocab);
     lm::adamw_options opt;
     lm::adamw<float> host_opt(cpu.params().layout_ptr(), opt);
     lm::thrust_adamw<policy_t, float> dev_opt(cpu.params().layout(), opt, m.policy());
@@ -422,27 +453,398 @@ void training_loop_matches_cpu(Make make, double tol) {
     std::vector<double> losses;
     double worst = 0;
     for (int step = 0; step < 6; ++step) {
-        const auto lc = cpu.forward(toks, B, S);
-        const auto rc = lethe::loss::nll(lethe::seq, lethe::view2<const float>(lc), lethe::make_view(static_cast<const std::int32_t*>(targets.data()), N),
-                                         lethe::make_view(static_cast<const std::uint8_t*>(mask.data()), N),
-                                         lethe::make_view(dl.data(), N, V));
-        cpu.backward(lethe::view2<const float>(dl.data(), N, V));
+        const double lc = task.cpu_step(cpu);
         const float hc = lm::clip_coefficient<float>(lm::grad_norm(lethe::seq, cpu.grads()), 1.0);
         host_opt.update_and_zero(lethe::seq, cpu.params(), cpu.grads(), 1e-2, hc);
 
-        const auto lg = m.forward(toks, B, S);
-        const auto rd = lethe::loss::nll(m.policy(), lethe::strided_view<const float, 2, space>(lg), tv, mv, dv);
-        m.backward(lethe::strided_view<const float, 2, space>(dv));
+        const double ld = task.device_step(m);
         const float dc = lm::clip_coefficient<float>(lm::thrust_grad_norm(m.policy(), m.gradient_block()), 1.0);
         dev_opt.update(m.parameter_block(), m.gradient_block(), 1e-2, dc, true);
 
-        losses.push_back(rd.loss);
-        worst = std::max(worst, double(std::abs(rd.loss - rc.loss)));
+        losses.push_back(ld);
+        worst = std::max(worst, std::abs(ld - lc));
     }
     BOOST_TEST_MESSAGE("training loop: loss " << losses.front() << " -> " << losses.back()
                                               << ", max |thrust - cpu| loss = " << worst);
     BOOST_CHECK_MESSAGE(worst <= tol, "training loop: max |thrust - cpu| loss = " << worst);
     BOOST_CHECK_LT(losses.back(), 0.8 * losses.front());
+}
+
+
+// ----------------------------------------------------------------- LoRA
+namespace lora_cases {
+
+// The two adapter set-ups every LoRA case runs: a subset of targets without
+// dropout, and all seven linear layers with dropout (the masks must be the
+// CPU model's).
+inline std::vector<lm::lora_config> lora_settings() {
+    lm::lora_config subset;
+    subset.rank = 3;
+    subset.alpha = 6.0;
+    subset.targets = {"q_proj", "v_proj", "down_proj"};
+    lm::lora_config all;
+    all.rank = 4;
+    all.alpha = 8.0;
+    all.dropout = 0.25;
+    return {subset, all};
+}
+
+inline std::string describe(const lm::lora_config& lc) {
+    return std::to_string(lc.targets.size()) + " targets, dropout " + std::to_string(lc.dropout);
+}
+
+// A CPU model and a thrust model with the same seeded weights (stddev 0.1)
+// and the same adapters: enable_lora with one seed gives bit-identical
+// values (checked), then, as PEFT's B starts at zero, every adapter value is
+// moved so each gradient term carries signal, and the thrust model gets them
+// through load_lora.
+template <class T, class Make>
+struct lora_pair {
+    lm::llama<T> cpu;
+    decltype(std::declval<Make&>()(std::declval<const lm::llama_config&>())) gpu;
+    lora_pair(Make& make, const lm::llama_config& c, std::uint64_t seed, const lm::lora_config& lc,
+              std::uint64_t lora_seed)
+        : cpu(c), gpu(make(c)) {
+        cpu.init_random(seed, 0.1);
+        gpu.load_parameters(cpu.params());
+        cpu.enable_lora(lc, lora_seed);
+        gpu.enable_lora(lc, lora_seed);
+        BOOST_CHECK(gpu.has_lora());
+        BOOST_CHECK_EQUAL(gpu.lora_settings().rank, lc.rank);
+        lm::named_tensors<T> a(gpu.lora_layout());
+        gpu.store_lora(a);
+        BOOST_CHECK(a.storage() == cpu.lora()->params.storage());  // the same init, bit for bit
+        auto& p = cpu.lora()->params;
+        for (index_t i = 0; i < p.size(); ++i) p.data()[i] += T(0.05 * std::cos(double(i)));
+        gpu.load_lora(p);
+    }
+};
+
+template <class A, class B>
+double rel_diff(const A& got, const B& want, index_t n) {
+    double diff = 0, scale = 0;
+    for (index_t i = 0; i < n; ++i) {
+        diff = std::max(diff, double(std::abs(got[std::size_t(i)] - want[std::size_t(i)])));
+        scale = std::max(scale, double(std::abs(want[std::size_t(i)])));
+    }
+    return scale > 0 ? diff / scale : diff;
+}
+
+// Worst per-tensor relative difference of two blocks of one layout; every
+// tensor of `want` must be non-zero (else the comparison proves nothing).
+template <class T>
+double worst_tensor_rel(const lm::named_tensors<T>& got, const lm::named_tensors<T>& want, std::string& name) {
+    double worst = 0;
+    const auto& layout = want.layout();
+    for (index_t t = 0; t < index_t(layout.tensors().size()); ++t) {
+        const auto& info = layout[t];
+        double scale = 0;
+        for (index_t i = 0; i < info.size(); ++i) scale = std::max(scale, double(std::abs(want.ptr(t)[i])));
+        BOOST_CHECK_MESSAGE(scale > 0, info.name << ": the reference is zero");
+        const double r = rel_diff(got.ptr(t), want.ptr(t), info.size());
+        if (r > worst) {
+            worst = r;
+            name = info.name;
+        }
+    }
+    return worst;
+}
+
+}  // namespace lora_cases
+
+// LoRA on the thrust model against the CPU model (llama<T>::enable_lora):
+// the same init(seed) values, training logits, adapter gradients after two
+// accumulating backwards (dropout masks at step 7), no base gradient, and
+// prefill logits with unmerged adapters; for a subset of targets without
+// dropout and for all seven with dropout 0.25.
+template <class T, class Make>
+void lora_matches_cpu(Make make, double tol_logits, double tol_grad) {
+    for (const auto& lc : lora_cases::lora_settings()) {
+        BOOST_TEST_CONTEXT(lora_cases::describe(lc)) {
+            const auto c = small_config();
+            lora_cases::lora_pair<T, Make> pair(make, c, 12, lc, 41);
+            auto& cpu = pair.cpu;
+            auto& m = pair.gpu;
+            using model_t = std::remove_cvref_t<decltype(m)>;
+            cpu.set_dropout_step(7);
+            m.set_dropout_step(7);
+
+            const index_t B = 2, S = 7, N = B * S, V = c.vocab;
+            const auto toks = some_tokens(N, 6, V);
+            const auto lc_logits = cpu.forward(toks, B, S);
+            const auto lg = m.forward(toks, B, S);
+            const auto got = to_host<model_t>(lg.data(), N * V);
+            double dlog = 0;
+            for (index_t i = 0; i < N * V; ++i)
+                dlog = std::max(dlog, double(std::abs(got[std::size_t(i)] - lc_logits.data()[i])));
+            BOOST_CHECK_MESSAGE(dlog <= tol_logits, "LoRA training forward: max |thrust - cpu| = " << dlog);
+
+            const auto dl = lethe_test::random_normal<T>(std::size_t(N * V), 77, 0.05);
+            typename model_t::template vector<T> dl_sys(dl.begin(), dl.end());
+            cpu.zero_grad();
+            m.zero_grad();
+            for (int pass = 0; pass < 2; ++pass) {
+                if (pass == 1) {
+                    cpu.forward(toks, B, S);
+                    m.forward(toks, B, S);
+                }
+                cpu.backward(lethe::view2<const T>(dl.data(), N, V));
+                m.backward(lethe::strided_view<const T, 2, typename model_t::space>(
+                    thrust::raw_pointer_cast(dl_sys.data()), N, V));
+            }
+            lm::named_tensors<T> g(m.lora_layout());
+            m.store_lora_gradients(g);
+            std::string worst_name;
+            const double worst = lora_cases::worst_tensor_rel(g, cpu.lora()->grads, worst_name);
+            BOOST_TEST_MESSAGE("LoRA (" << lora_cases::describe(lc) << ", " << sizeof(T) * 8
+                                        << "-bit): logits max diff " << dlog << ", worst adapter gradient "
+                                        << worst_name << " rel diff " << worst);
+            BOOST_CHECK_MESSAGE(worst <= tol_grad, "adapter gradient " << worst_name << ": rel diff " << worst);
+            // The base is frozen: no base gradient block, and the CPU model's stays zero.
+            BOOST_CHECK_EQUAL(m.gradient_block().size(), 0u);
+
+            // Inference with unmerged adapters (no dropout outside training).
+            cpu.set_num_slots(1);
+            m.set_num_slots(1);
+            std::vector<float> x, y;
+            prefill_rows(cpu, {0}, {some_tokens(9, 2, V)}, x);
+            prefill_rows(m, {0}, {some_tokens(9, 2, V)}, y);
+            BOOST_CHECK_MESSAGE(max_abs_diff(x, y) <= tol_logits, "LoRA prefill: max |thrust - cpu| = " << max_abs_diff(x, y));
+        }
+    }
+}
+
+// merge_lora folds s B A into the weights as the CPU model does; merged
+// logits (training forward and prefill) equal unmerged ones; unmerge
+// restores the weights; merging twice, or unmerging unmerged, throws.
+template <class Make>
+void lora_merge_round_trip(Make make, double tol) {
+    auto lc = lora_cases::lora_settings()[1];  // all seven targets
+    lc.dropout = 0.0;  // the training forward then computes the same function merged or not
+    const auto c = small_config();
+    lora_cases::lora_pair<float, Make> pair(make, c, 13, lc, 3);
+    auto& cpu = pair.cpu;
+    auto& m = pair.gpu;
+    using model_t = std::remove_cvref_t<decltype(m)>;
+    const index_t B = 2, S = 6, N = B * S, V = c.vocab;
+    const auto toks = some_tokens(N, 8, V);
+    const auto lg0 = m.forward(toks, B, S);
+    const auto unmerged = to_host<model_t>(lg0.data(), N * V);
+    m.set_num_slots(1);
+    std::vector<float> p0, p1;
+    prefill_rows(m, {0}, {some_tokens(10, 3, V)}, p0);
+
+    const auto before = cpu.params().storage();
+    m.merge_lora();
+    cpu.merge_lora();
+    BOOST_CHECK(m.lora_merged());
+    lm::named_tensors<float> w(cpu.params().layout_ptr());
+    m.store_parameters(w);
+    BOOST_CHECK(w.storage() != before);
+    // Merged weights: W + s B A summed over r = 4 terms in another order
+    // than Eigen's (alpha folded into the product there, into B here):
+    // a few float ulps of O(0.1) weights.
+    const double dw = max_abs_diff(w.storage(), cpu.params().storage());
+    BOOST_CHECK_MESSAGE(dw <= 1e-6, "merged weights: max |thrust - cpu| = " << dw);
+    const auto lg1 = m.forward(toks, B, S);
+    const auto merged = to_host<model_t>(lg1.data(), N * V);
+    // x (W + s B A)^T against x W^T + s x A^T B^T: float reorderings of O(1) logits.
+    BOOST_CHECK_MESSAGE(max_abs_diff(merged, unmerged) <= tol, "forward merged vs unmerged: " << max_abs_diff(merged, unmerged));
+    m.reset(0);
+    prefill_rows(m, {0}, {some_tokens(10, 3, V)}, p1);
+    BOOST_CHECK_MESSAGE(max_abs_diff(p0, p1) <= tol, "prefill merged vs unmerged: " << max_abs_diff(p0, p1));
+    using lethe_test::error_of;
+    BOOST_CHECK(error_of([&] { m.merge_lora(); }).find("already merged") != std::string::npos);
+    m.unmerge_lora();
+    BOOST_CHECK(!m.lora_merged());
+    BOOST_CHECK(error_of([&] { m.unmerge_lora(); }).find("not merged") != std::string::npos);
+    m.store_parameters(w);
+    // W + sBA - sBA: two roundings of O(0.1) weights, <= 2 ulp(0.5) = 1.2e-7.
+    const double back = max_abs_diff(w.storage(), before);
+    BOOST_CHECK_MESSAGE(back <= 1.2e-7, "unmerged weights: max |w - w0| = " << back);
+    BOOST_TEST_MESSAGE("merge: weights vs cpu " << dw << ", unmerge restores within " << back
+                                                << ", logits merged vs unmerged " << max_abs_diff(merged, unmerged)
+                                                << " (forward), " << max_abs_diff(p0, p1) << " (prefill)");
+    // The adapters change the function (so the comparisons above mean something).
+    {
+        auto plain = make(c);
+        lm::named_tensors<float> w0(cpu.params().layout_ptr());
+        w0.storage() = before;
+        plain.load_parameters(w0);
+        const auto lp = plain.forward(toks, B, S);
+        const auto base_only = to_host<model_t>(lp.data(), N * V);
+        BOOST_CHECK_GT(max_abs_diff(base_only, unmerged), 100 * tol);
+    }
+    const auto lg2 = m.forward(toks, B, S);
+    const auto again = to_host<model_t>(lg2.data(), N * V);
+    BOOST_CHECK_MESSAGE(max_abs_diff(again, unmerged) <= tol, "unmerged again: " << max_abs_diff(again, unmerged));
+}
+
+// Five LoRA training steps with dropout (step-dependent masks), loss::nll on
+// the model's logits, clipping with the device norm and thrust_adamw on the
+// adapter block follow the CPU model doing the same; the base weights do
+// not move, and the loss falls.
+template <class Make>
+void lora_training_loop_matches_cpu(Make make, double tol) {
+    const auto c = small_config();
+    model_pair<Make> pair(make, c, 14, 0.1, 0);
+    auto& cpu = pair.cpu;
+    auto& m = pair.gpu;
+    using model_t = std::remove_cvref_t<decltype(m)>;
+    using policy_t = std::remove_cvref_t<decltype(m.policy())>;
+    lm::lora_config lc;
+    lc.rank = 4;
+    lc.alpha = 8.0;
+    lc.dropout = 0.1;
+    cpu.enable_lora(lc, 5);
+    m.enable_lora(lc, 5);
+    periodic_nll_task<model_t> task(c.vocab);
+    lm::adamw_options opt;
+    opt.weight_decay = 0.01;
+    lm::adamw<float> host_opt(cpu.lora()->params.layout_ptr(), opt);
+    lm::thrust_adamw<policy_t, float> dev_opt(*m.lora_layout(), opt, m.policy());
+    const auto base = cpu.params().storage();
+    cpu.zero_grad();
+    m.zero_grad();
+    std::vector<double> losses;
+    double worst = 0;
+    for (int step = 0; step < 5; ++step) {
+        cpu.set_dropout_step(std::uint64_t(100 + step));
+        m.set_dropout_step(std::uint64_t(100 + step));
+        const double lcpu = task.cpu_step(cpu);
+        const float hc = lm::clip_coefficient<float>(lm::grad_norm(lethe::seq, cpu.lora()->grads), 1.0);
+        host_opt.update_and_zero(lethe::seq, cpu.lora()->params, cpu.lora()->grads, 2e-2, hc);
+
+        const double ld = task.device_step(m);
+        const float dc = lm::clip_coefficient<float>(lm::thrust_grad_norm(m.policy(), m.lora_gradient_block()), 1.0);
+        dev_opt.update(m.lora_parameter_block(), m.lora_gradient_block(), 2e-2, dc, true);
+        losses.push_back(ld);
+        worst = std::max(worst, std::abs(ld - lcpu));
+    }
+    lm::named_tensors<float> a(m.lora_layout());
+    m.store_lora(a);
+    const double da = max_abs_diff(a.storage(), cpu.lora()->params.storage());
+    BOOST_TEST_MESSAGE("LoRA training loop: loss " << losses.front() << " -> " << losses.back()
+                                                   << ", max |thrust - cpu| loss = " << worst << ", adapters " << da);
+    BOOST_CHECK_MESSAGE(worst <= tol, "LoRA training loop: max |thrust - cpu| loss = " << worst);
+    BOOST_CHECK_MESSAGE(da <= 10 * tol, "LoRA training loop: max |thrust - cpu| adapter = " << da);
+    BOOST_CHECK_LT(losses.back(), 0.95 * losses.front());
+    lm::named_tensors<float> w(cpu.params().layout_ptr());
+    m.store_parameters(w);
+    BOOST_CHECK(w.storage() == base);  // the frozen base did not move, bit for bit
+    BOOST_CHECK(cpu.params().storage() == base);
+}
+
+// Bad input: enable_lora with a bad config throws lethe::error and changes
+// nothing; adapter blocks of another layout are refused both ways; LoRA
+// calls without LoRA name the problem.
+template <class Make>
+void lora_errors(Make make) {
+    const auto c = small_config();
+    auto m = make(c);
+    using lethe_test::error_of;
+    auto has = [](const std::string& msg, const char* needle) {
+        const bool ok = msg.find(needle) != std::string::npos;
+        if (!ok) BOOST_TEST_MESSAGE("message was: " << msg);
+        return ok;
+    };
+    lm::lora_config bad;
+    bad.rank = 0;
+    BOOST_CHECK_THROW(m.enable_lora(bad), lethe::error);
+    BOOST_CHECK(has(error_of([&] { m.enable_lora(bad); }), "r must be positive"));
+    bad = lm::lora_config{};
+    bad.dropout = 1.0;
+    BOOST_CHECK(has(error_of([&] { m.enable_lora(bad); }), "lora_dropout"));
+    bad = lm::lora_config{};
+    bad.targets = {"q_proj", "embed_tokens"};
+    BOOST_CHECK(has(error_of([&] { m.enable_lora(bad); }), "'embed_tokens' is not a linear layer"));
+    BOOST_CHECK(!m.has_lora());
+    BOOST_CHECK(has(error_of([&] { m.merge_lora(); }), "LoRA is not enabled"));
+    lm::llama<float> cpu(c);
+    lm::lora_config lc;
+    lc.rank = 2;
+    lc.targets = {"q_proj", "k_proj"};
+    cpu.enable_lora(lc, 1);
+    BOOST_CHECK(has(error_of([&] { m.load_lora(cpu.lora()->params); }), "LoRA is not enabled"));
+    m.enable_lora(lc, 1);
+    BOOST_CHECK(error_of([&] { m.load_lora(cpu.lora()->params); }) == "<no error>");
+    // A failed enable_lora keeps the adapters that were there.
+    BOOST_CHECK_THROW(m.enable_lora(bad), lethe::error);
+    BOOST_CHECK(m.has_lora());
+    BOOST_CHECK_EQUAL(m.lora_layout()->tensors().size(), cpu.lora()->params.layout().tensors().size());
+    // Other targets, another rank: another layout, refused both ways.
+    for (auto other : {lm::lora_config{2, 16.0, 0.0, {"q_proj", "v_proj"}}, lm::lora_config{3, 16.0, 0.0, {"q_proj", "k_proj"}}}) {
+        lm::llama<float> o(c);
+        o.enable_lora(other, 1);
+        BOOST_CHECK(has(error_of([&] { m.load_lora(o.lora()->params); }), "layout differs"));
+        BOOST_CHECK(has(error_of([&] { m.store_lora(o.lora()->params); }), "layout differs"));
+        BOOST_CHECK(has(error_of([&] { m.store_lora_gradients(o.lora()->params); }), "layout differs"));
+    }
+    // The base block is not an adapter block.
+    BOOST_CHECK(has(error_of([&] { m.store_lora(cpu.params()); }), "layout differs"));
+    m.disable_lora();
+    BOOST_CHECK(!m.has_lora());
+    BOOST_CHECK(has(error_of([&] { m.lora_layout(); }), "LoRA is not enabled"));
+}
+
+// Per-layer recomputation: logits, base gradients and adapter gradients
+// (LoRA with dropout and the base training too) are bit-identical with and
+// without it, on the same backend; the training block is smaller.
+template <class Make>
+void recompute_matches_stored(Make make) {
+    auto c = small_config();
+    c.n_layers = 3;
+    struct result {
+        std::vector<float> logits, grads, lora_grads;
+        std::size_t bytes = 0;
+    };
+    lm::lora_config lc;
+    lc.rank = 4;
+    lc.alpha = 8.0;
+    lc.dropout = 0.2;  // the recomputation must regenerate the same masks
+    auto run = [&](bool recompute, bool lora) {
+        lora_cases::lora_pair<float, Make> pair(make, c, 15, lc, 3);
+        auto& m = pair.gpu;
+        using model_t = std::remove_cvref_t<decltype(m)>;
+        if (lora) {
+            m.set_train_base(true);
+            m.set_dropout_step(5);
+        } else {
+            m.disable_lora();
+        }
+        m.set_recompute(recompute);
+        BOOST_CHECK_EQUAL(m.recompute(), recompute);
+        m.zero_grad();
+        const index_t B = 2, S = 9, N = B * S, V = c.vocab;
+        const auto toks = some_tokens(N, 3, V);
+        const auto lg = m.forward(toks, B, S);
+        result r;
+        r.logits = to_host<model_t>(lg.data(), N * V);
+        std::vector<float> dl(std::size_t(N * V));
+        for (index_t i = 0; i < N * V; ++i) dl[std::size_t(i)] = float(std::sin(double(i))) + 0.1f * r.logits[std::size_t(i)];
+        typename model_t::template vector<float> dl_sys(dl.begin(), dl.end());
+        m.backward(lethe::strided_view<const float, 2, typename model_t::space>(thrust::raw_pointer_cast(dl_sys.data()), N, V));
+        r.grads.resize(m.gradient_block().size());
+        thrust::copy(m.gradient_block().begin(), m.gradient_block().end(), r.grads.begin());
+        r.lora_grads.resize(m.lora_gradient_block().size());
+        thrust::copy(m.lora_gradient_block().begin(), m.lora_gradient_block().end(), r.lora_grads.begin());
+        r.bytes = m.activation_bytes();
+        return r;
+    };
+    for (bool lora : {false, true}) {
+        BOOST_TEST_CONTEXT("lora " << lora) {
+            const auto keep = run(false, lora), again = run(true, lora);
+            // Same arithmetic in the same order: bit-identical, not merely close.
+            BOOST_CHECK(keep.logits == again.logits);
+            BOOST_CHECK(keep.grads == again.grads);
+            BOOST_CHECK(keep.lora_grads == again.lora_grads);
+            BOOST_CHECK_EQUAL(keep.lora_grads.empty(), !lora);
+            BOOST_CHECK(std::any_of(keep.grads.begin(), keep.grads.end(), [](float g) { return g != 0.0f; }));
+            BOOST_CHECK_LT(again.bytes, keep.bytes);
+            BOOST_TEST_MESSAGE("recompute (lora " << lora << "): training block " << keep.bytes << " -> "
+                                                  << again.bytes << " bytes");
+        }
+    }
 }
 
 }  // namespace thrust_llama_cases

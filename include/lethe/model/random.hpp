@@ -8,22 +8,27 @@
 #include <cmath>
 #include <cstdint>
 
+#include "../core/config.hpp"
+
 namespace lethe::model {
 
 // SplitMix64 finaliser (Steele, Lea & Flood 2014): a bijective 64-bit mixer.
-inline std::uint64_t mix64(std::uint64_t z) noexcept {
+LETHE_HD inline std::uint64_t mix64(std::uint64_t z) noexcept {
     z += 0x9e3779b97f4a7c15ull;
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
     return z ^ (z >> 31);
 }
 
-inline std::uint64_t hash_counter(std::uint64_t seed, std::uint64_t stream, std::uint64_t index) noexcept {
+LETHE_HD inline std::uint64_t hash_counter(std::uint64_t seed, std::uint64_t stream, std::uint64_t index) noexcept {
     return mix64(mix64(seed ^ mix64(stream)) + index);
 }
 
 // Uniform in (0, 1), 53 random bits, never 0.
-inline double uniform_open(std::uint64_t bits) noexcept {
+// mix64, hash_counter and uniform_open are LETHE_HD: the thrust model's
+// kernels draw the same LoRA dropout masks on a GPU (integer arithmetic and
+// one IEEE double add and multiply: host and device agree bit for bit).
+LETHE_HD inline double uniform_open(std::uint64_t bits) noexcept {
     return (double(bits >> 11) + 0.5) * (1.0 / 9007199254740992.0);
 }
 

@@ -26,6 +26,7 @@
 #include "../core/causal_lm.hpp"
 #include "../core/config.hpp"
 #include "../core/execution.hpp"
+#include "random.hpp"
 
 namespace lethe::model::thrust_kernels {
 
@@ -45,6 +46,36 @@ void fill(const P& pol, T* dst, index_t count, T value) {
 template <execution_policy P, class T>
 void add_inplace(const P& pol, const T* src, T* dst, index_t count) {
     pol.parallel_for(count, [=] LETHE_HD(index_t i) { dst[i] += src[i]; });
+}
+
+// x[i] *= factor: the LoRA scaling s = alpha / r on the rank-r activations.
+template <execution_policy P, class T>
+void scale(const P& pol, T* x, index_t count, T factor) {
+    pol.parallel_for(count, [=] LETHE_HD(index_t i) { x[i] *= factor; });
+}
+
+// dst[i] = factor * src[i]: s B (or -s B) for merging adapters into weights.
+template <execution_policy P, class T>
+void scaled_copy(const P& pol, const T* src, T* dst, index_t count, T factor) {
+    pol.parallel_for(count, [=] LETHE_HD(index_t i) { dst[i] = factor * src[i]; });
+}
+
+// Inverted dropout on the input of base tensor `tensor`'s adapter, with the
+// CPU model's masks (lora_adapters, lora.hpp): element i (= row * in + col)
+// is kept when uniform_open(hash_counter(step, 0x70000000 + tensor, i)) >= p,
+// and kept values are scaled by inv = 1 / (1 - p). dst = mask(src), or
+// dst += mask(src) when accumulate (the backward's dx). src may be dst.
+// The rule must stay the same as lora_adapters::keep; the thrust tests with
+// dropout > 0 compare against the CPU model, so a drift fails them.
+template <execution_policy P, class T>
+void lora_dropout(const P& pol, const T* src, T* dst, index_t count, index_t tensor, std::uint64_t step, double p,
+                  T inv, bool accumulate) {
+    const std::uint64_t stream = 0x70000000ull + std::uint64_t(tensor);
+    pol.parallel_for(count, [=] LETHE_HD(index_t i) {
+        const bool keep = uniform_open(hash_counter(step, stream, std::uint64_t(i))) >= p;
+        const T v = keep ? src[i] * inv : T(0);
+        dst[i] = accumulate ? dst[i] + v : v;
+    });
 }
 
 // x[r, :] = E[tok[r], :] (ids validated on the host before).
@@ -176,7 +207,8 @@ void swiglu(const P& pol, const T* g, const T* u, T* h, index_t count) {
 
 // dx (=|+=) r (dy w) - x c,  c = r^3 / d * sum(dy w x)  (per row; c goes to
 // `row_tmp` [n]); dw += sum over rows of dy x r, one column per thread,
-// summed in row order (deterministic).
+// summed in row order (deterministic); dw == nullptr skips it (frozen norm
+// weights under LoRA).
 template <execution_policy P, class T>
 void rmsnorm_backward(const P& pol, const T* x, const T* w, const T* rstd, const T* dy, T* dx, T* dw, T* row_tmp,
                       index_t n, index_t d, bool accumulate) {
@@ -191,6 +223,7 @@ void rmsnorm_backward(const P& pol, const T* x, const T* w, const T* rstd, const
         const T v = rstd[r] * dy[i] * w[i - r * d] - x[i] * row_tmp[r];
         dx[i] = accumulate ? dx[i] + v : v;
     });
+    if (dw == nullptr) return;
     pol.parallel_for(d, [=] LETHE_HD(index_t j) {
         T acc = T(0);
         for (index_t r = 0; r < n; ++r) acc += dy[r * d + j] * x[r * d + j] * rstd[r];

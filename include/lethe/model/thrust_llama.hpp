@@ -23,17 +23,34 @@
 // caches, sequences of different lengths in one batch, logits at each row's
 // last position), so guidance::generate and CFG decoding run on it.
 // Training: forward() over full sequences and backward() into one gradient
-// block of the same layout (full parameters; LoRA stays on the CPU model).
+// block of the same layout (full parameters), or into LoRA adapters with the
+// base frozen, as llama.hpp does; optional per-layer recomputation.
+//
+// LoRA (Hu et al. 2021; lora.hpp has the maths and PEFT conventions):
+// enable_lora builds the adapters with lora_adapters<T> on the host (its
+// PEFT layout and its init(seed)) and copies them into one adapter block in
+// the policy's memory, with one gradient block beside it. The adapter path
+// y += s * drop(x) A^T B^T runs through the same Gemm dispatch; s and the
+// dropout masks (counter-based, the CPU model's) are thrust kernels.
+// load_lora / store_lora move adapters to and from a host named_tensors<T>
+// with lora_adapters<T>'s layout (PEFT names), so io/peft.hpp writes and
+// reads them and adapters trained on either model load on the other.
+// This header does not include lora.hpp (it brings Eigen, which nvcc-built
+// programs without LoRA do not link): include <lethe/model/lora.hpp> (or
+// llama.hpp) before calling enable_lora.
 #pragma once
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <memory>
 #include <span>
 #include <type_traits>
 #include <vector>
 
 #include <thrust/copy.h>
 #include <thrust/device_vector.h>
+#include <thrust/fill.h>
 #include <thrust/host_vector.h>
 
 #include "../core/causal_lm.hpp"
@@ -46,6 +63,11 @@
 #include "thrust_layers.hpp"
 
 namespace lethe::model {
+
+// Defined in lora.hpp (see the header comment).
+struct lora_config;
+template <class T>
+class lora_adapters;
 
 // The thrust vector whose memory the policy's kernels can touch.
 template <class Policy, class U>
@@ -138,11 +160,106 @@ public:
         infer(slots, step_rows_, logits, "thrust_llama::step");
     }
 
+    // ------------------------------------------------------------------ LoRA
+    // Adds low-rank adapters to the linear layers `lc.targets` names, with
+    // lora_adapters<T>::init(seed)'s values (A uniform, B = 0); after this,
+    // backward() fills only the adapter gradients (base and norms frozen).
+    // A bad config throws lethe::error and leaves the model as it was.
+    void enable_lora(const lora_config& lc, std::uint64_t seed = 0) {
+        auto host = std::make_shared<lora_adapters<T>>(shape_.layout, lc);  // validates lc
+        host->init(seed);
+        lora_state st;
+        st.layout = host->params.layout_ptr();
+        st.rank = host->config().rank;
+        st.scaling = host->scaling();
+        st.dropout = host->config().dropout;
+        st.of.assign(shape_.layout.tensors().size(), lora_slot{});
+        for (index_t t = 0; t < index_t(st.of.size()); ++t) {
+            if (!host->adapts(t)) continue;
+            const auto& a = (*st.layout)[host->a_index(t)];
+            const auto& b = (*st.layout)[host->b_index(t)];
+            st.of[std::size_t(t)] = lora_slot{a.offset, b.offset, a.cols, b.rows, st.adapted++};
+            st.max_in = std::max(st.max_in, a.cols);
+            st.max_b = std::max(st.max_b, b.size());
+        }
+        vector<T>(host->params.storage().begin(), host->params.storage().end()).swap(lora_params_);
+        vector<T>(lora_params_.size(), T(0)).swap(lora_grads_);
+        lora_ = std::move(st);
+        lora_host_ = std::move(host);
+        lora_on_ = true;
+        lora_saved_rows_ = -1;
+        train_base_ = false;
+    }
+    void disable_lora() {
+        lora_on_ = false;
+        lora_ = lora_state{};
+        lora_host_.reset();
+        vector<T>().swap(lora_params_);
+        vector<T>().swap(lora_grads_);
+        vector<T>().swap(lora_saved_);
+        train_base_ = true;
+    }
+    bool has_lora() const noexcept { return lora_on_; }
+    bool lora_merged() const noexcept { return lora_on_ && lora_.merged; }
+    // The settings enable_lora was given (lora.hpp must be included).
+    const lora_config& lora_settings() const {
+        require(lora_on_, "thrust_llama::lora_settings", "LoRA is not enabled");
+        return lora_host_->config();
+    }
+    // The adapters' layout (PEFT names): named_tensors<T>(m.lora_layout())
+    // is a host block load_lora/store_lora accept.
+    std::shared_ptr<const parameter_layout> lora_layout() const {
+        require(lora_on_, "thrust_llama::lora_layout", "LoRA is not enabled");
+        return lora_.layout;
+    }
+    // The adapter parameters and gradients in the policy's memory (layout:
+    // lora_layout()); thrust_adamw(*lora_layout(), ...) updates them.
+    vector<T>& lora_parameter_block() noexcept { return lora_params_; }
+    const vector<T>& lora_parameter_block() const noexcept { return lora_params_; }
+    vector<T>& lora_gradient_block() noexcept { return lora_grads_; }
+    const vector<T>& lora_gradient_block() const noexcept { return lora_grads_; }
+    // Adapters from / to a host block of lora_layout()'s layout (same names
+    // and shapes: the CPU model's lora()->params with the same config, or a
+    // PEFT file read into such a block). One transfer each.
+    void load_lora(const named_tensors<T>& host) {
+        check_lora_block(host, "thrust_llama::load_lora");
+        thrust::copy(host.storage().begin(), host.storage().end(), lora_params_.begin());
+    }
+    void store_lora(named_tensors<T>& host) const {
+        check_lora_block(host, "thrust_llama::store_lora");
+        thrust::copy(lora_params_.begin(), lora_params_.end(), host.storage().begin());
+    }
+    void store_lora_gradients(named_tensors<T>& host) const {
+        check_lora_block(host, "thrust_llama::store_lora_gradients");
+        thrust::copy(lora_grads_.begin(), lora_grads_.end(), host.storage().begin());
+    }
+    // W += (alpha / r) B A for every adapter; the adapters stop being applied.
+    void merge_lora() { merge_adapters(T(1), "thrust_llama::merge_lora"); }
+    // W -= (alpha / r) B A: the inverse of merge_lora up to rounding.
+    void unmerge_lora() { merge_adapters(T(-1), "thrust_llama::unmerge_lora"); }
+    // Full fine-tuning even with adapters attached (both get gradients).
+    void set_train_base(bool on) noexcept { train_base_ = on; }
+    // Dropout only in training forwards; the step counter selects the mask.
+    void set_dropout_step(std::uint64_t step) noexcept { dropout_step_ = step; }
+
     // -------------------------------------------------------------- training
-    // Full-parameter training (LoRA is the CPU model's; not here). forward()
-    // runs `tokens` ([batch, seq] row-major host ids, every row from position
-    // 0), keeps what backward() needs and returns the logits [batch*seq,
-    // vocab] in the model's memory, valid until the next call.
+    // Per-layer recomputation (as llama.hpp): forward keeps the L + 1
+    // residual streams and one layer's activations; backward recomputes each
+    // layer from its input residual just before differentiating it. Same
+    // arithmetic in the same order, so gradients are bit-identical; about
+    // +1/3 of a step's FLOPs. Takes effect at the next forward().
+    void set_recompute(bool on) {
+        recompute_ = on;
+        tr_.batch = tr_.seq = 0;  // re-plan the activation block
+    }
+    bool recompute() const noexcept { return recompute_; }
+    // Bytes of the training block planned by the last forward() (activations
+    // and the backward workspace; LoRA's rank-r activations are apart).
+    std::size_t activation_bytes() const noexcept { return train_.size() * sizeof(T); }
+
+    // forward() runs `tokens` ([batch, seq] row-major host ids, every row
+    // from position 0), keeps what backward() needs and returns the logits
+    // [batch*seq, vocab] in the model's memory, valid until the next call.
     strided_view<T, 2, space> forward(std::span<const token_id> tokens, index_t batch, index_t seq) {
         constexpr const char* where = "thrust_llama::forward";
         require(batch > 0 && seq > 0, where, "batch and seq must be positive (got ", batch, ", ", seq, ")");
@@ -162,12 +279,16 @@ public:
         upload(tok_host_, train_tok_);
         upload(idx_host_, train_idx_);
         plan_training(batch, seq);
+        plan_lora(N, true);
+        lora_saved_rows_ = adapters_active() ? N : -1;
         train_forward();
         return strided_view<T, 2, space>(tr_.logits, N, cfg_.vocab);
     }
 
-    // Accumulates d(loss)/d(parameters) into the gradient block given
-    // d(loss)/d(logits) of the last forward(), in the model's memory.
+    // Accumulates d(loss)/d(parameters) into the gradient block (and the
+    // adapter gradient block) given d(loss)/d(logits) of the last forward(),
+    // in the model's memory. Under LoRA the base gradient block is neither
+    // allocated nor touched unless set_train_base(true).
     void backward(strided_view<const T, 2, space> dlogits) {
         constexpr const char* where = "thrust_llama::backward";
         require(tr_.batch > 0, where, "call forward() first");
@@ -175,10 +296,15 @@ public:
         require_extent(dlogits, 0, N, where, "dlogits");
         require_extent(dlogits, 1, cfg_.vocab, where, "dlogits");
         require(dlogits.is_contiguous(), where, "dlogits must be contiguous");
-        if (grads_.size() != params_.size()) zero_grad();
+        require(!adapters_active() || lora_saved_rows_ == N, where,
+                "the adapters changed since the last forward() (enable_lora/unmerge_lora): call forward() first");
+        if (train_base_ && grads_.size() != params_.size()) grads_.assign(params_.size(), T(0));
         train_backward(dlogits.data());
     }
-    void zero_grad() { grads_.assign(params_.size(), T(0)); }
+    void zero_grad() {
+        if (train_base_ || !grads_.empty()) grads_.assign(params_.size(), T(0));
+        if (lora_on_) thrust::fill(lora_grads_.begin(), lora_grads_.end(), T(0));
+    }
     // The gradient block in the policy's memory (layout: tensors().layout).
     vector<T>& gradient_block() noexcept { return grads_; }
     const vector<T>& gradient_block() const noexcept { return grads_; }
@@ -256,6 +382,7 @@ private:
         const T* cos_t = raw(rope_);
         const T* sin_t = cos_t + maxs * (hd / 2);
         const T eps = T(cfg_.norm_eps), scale = T(1) / std::sqrt(T(hd));
+        plan_lora(N, false);
 
         namespace tk = thrust_kernels;
         tk::embed(pol_, param(shape_.embed), tok, x, N, d);
@@ -264,22 +391,22 @@ private:
             const index_t koff = l * maxs;
             // Attention block: x += softmax(q k^T / sqrt(hd)) v W_o^T.
             tk::rmsnorm(pol_, x, param(W.input_norm), xn, rstd, N, d, eps);
-            gemm_.linear(xn, param(W.q), q, N, d, qd, false);
-            gemm_.linear(xn, param(W.k), k, N, d, kvd, false);
-            gemm_.linear(xn, param(W.v), v, N, d, kvd, false);
+            linear_fwd(W.q, xn, q, N, d, qd, false, false);
+            linear_fwd(W.k, xn, k, N, d, kvd, false, false);
+            linear_fwd(W.v, xn, v, N, d, kvd, false, false);
             tk::rope(pol_, q, pos, cos_t, sin_t, N, H, hd, false);
             tk::rope(pol_, k, pos, cos_t, sin_t, N, KV, hd, false);
             tk::store_kv(pol_, k, v, kc, vc, kbase, koff, pos, N, kvd);
             tk::attention_scores(pol_, q, kc, att, kbase, koff, pos, N, H, KV, hd, span, scale);
             tk::attention_softmax(pol_, att, pos, N, H, span);
             tk::attention_values(pol_, att, vc, o, kbase, koff, pos, N, H, KV, hd, span);
-            gemm_.linear(o, param(W.o), x, N, qd, d, true);
+            linear_fwd(W.o, o, x, N, qd, d, true, false);
             // MLP block: x += (silu(xn Wg^T) * xn Wu^T) Wd^T.
             tk::rmsnorm(pol_, x, param(W.post_norm), xn, rstd, N, d, eps);
-            gemm_.linear(xn, param(W.gate), g, N, d, F, false);
-            gemm_.linear(xn, param(W.up), u, N, d, F, false);
+            linear_fwd(W.gate, xn, g, N, d, F, false, false);
+            linear_fwd(W.up, xn, u, N, d, F, false, false);
             tk::swiglu(pol_, g, u, g, N * F);
-            gemm_.linear(g, param(W.down), x, N, F, d, true);
+            linear_fwd(W.down, g, x, N, F, d, true, false);
         }
         // Logits only at each row's last position.
         tk::gather_rows(pol_, x, last, xl, R, d);
@@ -308,13 +435,15 @@ private:
     };
 
     // One block for activations and backward workspace, carved in order.
+    // With recomputation every layer shares one layer's activations.
     void plan_training(index_t B, index_t S) {
         if (tr_.batch == B && tr_.seq == S) return;
         const index_t N = B * S, d = cfg_.d_model, F = cfg_.d_ff, L = cfg_.n_layers, V = cfg_.vocab;
         const index_t qd = cfg_.q_dim(), kvd = cfg_.kv_dim(), H = cfg_.n_heads;
         const index_t per_layer = 3 * N * d + 2 * N + 2 * N * qd + 2 * N * kvd + N * H * S + 3 * N * F;
         const index_t work = 2 * N * d + 2 * N * qd + 2 * N * kvd + 3 * N * F + N * H * S + N;
-        const index_t total = (L + 1) * N * d + L * per_layer + N * d + N + N * V + work;
+        const index_t stored_layers = recompute_ ? 1 : L;
+        const index_t total = (L + 1) * N * d + stored_layers * per_layer + N * d + N + N * V + work;
         vector<T>(std::size_t(total), T(0)).swap(train_);
         T* p = raw(train_);
         auto take = [&p](index_t count) {
@@ -325,7 +454,7 @@ private:
         tr_.res.clear();
         for (index_t l = 0; l <= L; ++l) tr_.res.push_back(take(N * d));
         tr_.layers.clear();
-        for (index_t l = 0; l < L; ++l) {
+        for (index_t l = 0; l < stored_layers; ++l) {
             layer_acts a{};
             a.xn1 = take(N * d);
             a.r1 = take(N);
@@ -342,6 +471,7 @@ private:
             a.h = take(N * F);
             tr_.layers.push_back(a);
         }
+        while (index_t(tr_.layers.size()) < L) tr_.layers.push_back(tr_.layers.front());
         tr_.xf = take(N * d);
         tr_.rf = take(N);
         tr_.logits = take(N * V);
@@ -362,6 +492,18 @@ private:
 
     void train_forward() {
         namespace tk = thrust_kernels;
+        const index_t N = tr_.batch * tr_.seq, d = cfg_.d_model;
+        tk::embed(pol_, param(shape_.embed), raw(train_tok_), tr_.res[0], N, d);
+        for (index_t l = 0; l < cfg_.n_layers; ++l) layer_forward(l);
+        tk::rmsnorm(pol_, tr_.res[std::size_t(cfg_.n_layers)], param(shape_.final_norm), tr_.xf, tr_.rf, N, d,
+                    T(cfg_.norm_eps));
+        gemm_.linear(tr_.xf, param(shape_.lm_head), tr_.logits, N, d, cfg_.vocab, false);
+    }
+
+    // Layer l from residual l to residual l + 1, saving its activations
+    // (also the recomputation in backward: the same calls in the same order).
+    void layer_forward(index_t l) {
+        namespace tk = thrust_kernels;
         const index_t S = tr_.seq, N = tr_.batch * S, d = cfg_.d_model, F = cfg_.d_ff, H = cfg_.n_heads,
                       KV = cfg_.n_kv_heads, hd = cfg_.head_dim(), qd = cfg_.q_dim(), kvd = cfg_.kv_dim();
         const index_t* kbase = raw(train_idx_);
@@ -369,41 +511,41 @@ private:
         const T* cos_t = raw(rope_);
         const T* sin_t = cos_t + cfg_.max_seq * (hd / 2);
         const T eps = T(cfg_.norm_eps), scale = T(1) / std::sqrt(T(hd));
-        tk::embed(pol_, param(shape_.embed), raw(train_tok_), tr_.res[0], N, d);
-        for (index_t l = 0; l < cfg_.n_layers; ++l) {
-            const auto& W = shape_.layers[std::size_t(l)];
-            const auto& a = tr_.layers[std::size_t(l)];
-            const T* x = tr_.res[std::size_t(l)];
-            tk::rmsnorm(pol_, x, param(W.input_norm), a.xn1, a.r1, N, d, eps);
-            gemm_.linear(a.xn1, param(W.q), a.q, N, d, qd, false);
-            gemm_.linear(a.xn1, param(W.k), a.k, N, d, kvd, false);
-            gemm_.linear(a.xn1, param(W.v), a.v, N, d, kvd, false);
-            tk::rope(pol_, a.q, pos, cos_t, sin_t, N, H, hd, false);
-            tk::rope(pol_, a.k, pos, cos_t, sin_t, N, KV, hd, false);
-            tk::attention_scores(pol_, a.q, a.k, a.att, kbase, index_t(0), pos, N, H, KV, hd, S, scale);
-            tk::attention_softmax(pol_, a.att, pos, N, H, S);
-            tk::attention_values(pol_, a.att, a.v, a.o, kbase, index_t(0), pos, N, H, KV, hd, S);
-            tk::copy(pol_, x, a.xmid, N * d);
-            gemm_.linear(a.o, param(W.o), a.xmid, N, qd, d, true);
-            tk::rmsnorm(pol_, a.xmid, param(W.post_norm), a.xn2, a.r2, N, d, eps);
-            gemm_.linear(a.xn2, param(W.gate), a.g, N, d, F, false);
-            gemm_.linear(a.xn2, param(W.up), a.u, N, d, F, false);
-            tk::swiglu(pol_, a.g, a.u, a.h, N * F);
-            T* xnext = tr_.res[std::size_t(l + 1)];
-            tk::copy(pol_, a.xmid, xnext, N * d);
-            gemm_.linear(a.h, param(W.down), xnext, N, F, d, true);
-        }
-        tk::rmsnorm(pol_, tr_.res[std::size_t(cfg_.n_layers)], param(shape_.final_norm), tr_.xf, tr_.rf, N, d, eps);
-        gemm_.linear(tr_.xf, param(shape_.lm_head), tr_.logits, N, d, cfg_.vocab, false);
+        const auto& W = shape_.layers[std::size_t(l)];
+        const auto& a = tr_.layers[std::size_t(l)];
+        const T* x = tr_.res[std::size_t(l)];
+        tk::rmsnorm(pol_, x, param(W.input_norm), a.xn1, a.r1, N, d, eps);
+        linear_fwd(W.q, a.xn1, a.q, N, d, qd, false, true);
+        linear_fwd(W.k, a.xn1, a.k, N, d, kvd, false, true);
+        linear_fwd(W.v, a.xn1, a.v, N, d, kvd, false, true);
+        tk::rope(pol_, a.q, pos, cos_t, sin_t, N, H, hd, false);
+        tk::rope(pol_, a.k, pos, cos_t, sin_t, N, KV, hd, false);
+        tk::attention_scores(pol_, a.q, a.k, a.att, kbase, index_t(0), pos, N, H, KV, hd, S, scale);
+        tk::attention_softmax(pol_, a.att, pos, N, H, S);
+        tk::attention_values(pol_, a.att, a.v, a.o, kbase, index_t(0), pos, N, H, KV, hd, S);
+        tk::copy(pol_, x, a.xmid, N * d);
+        linear_fwd(W.o, a.o, a.xmid, N, qd, d, true, true);
+        tk::rmsnorm(pol_, a.xmid, param(W.post_norm), a.xn2, a.r2, N, d, eps);
+        linear_fwd(W.gate, a.xn2, a.g, N, d, F, false, true);
+        linear_fwd(W.up, a.xn2, a.u, N, d, F, false, true);
+        tk::swiglu(pol_, a.g, a.u, a.h, N * F);
+        T* xnext = tr_.res[std::size_t(l + 1)];
+        tk::copy(pol_, a.xmid, xnext, N * d);
+        linear_fwd(W.down, a.h, xnext, N, F, d, true, true);
     }
 
     T* grad(index_t tensor) noexcept { return raw(grads_) + shape_.layout[tensor].offset; }
 
-    // dx (=|+=) dy W and dW += dy^T x for the linear layer `tensor`.
+    // Norm weight gradients go nowhere while the base is frozen.
+    T* norm_grad(index_t tensor) noexcept { return train_base_ ? grad(tensor) : nullptr; }
+
+    // dx (=|+=) dy W (+ the adapter path) and, when the base trains,
+    // dW += dy^T x for the linear layer `tensor`.
     void linear_backward(index_t tensor, const T* x, const T* dy, T* dx, index_t n, index_t in, index_t out,
                          bool accumulate) {
         gemm_.linear_backward_input(dy, param(tensor), dx, n, in, out, accumulate);
-        gemm_.linear_backward_weight(dy, x, grad(tensor), n, in, out);
+        if (train_base_) gemm_.linear_backward_weight(dy, x, grad(tensor), n, in, out);
+        lora_backward(tensor, x, dy, dx, n);
     }
 
     void train_backward(const T* dlogits) {
@@ -419,8 +561,10 @@ private:
         T* dx = tr_.dres;  // d(loss)/d(residual stream), updated layer by layer
         linear_backward(shape_.lm_head, tr_.xf, dlogits, tr_.dxn, N, d, cfg_.vocab, false);
         tk::rmsnorm_backward(pol_, tr_.res[std::size_t(L)], param(shape_.final_norm), tr_.rf, tr_.dxn, dx,
-                             grad(shape_.final_norm), tr_.row_tmp, N, d, false);
+                             norm_grad(shape_.final_norm), tr_.row_tmp, N, d, false);
         for (index_t l = L - 1; l >= 0; --l) {
+            // The shared scratch still holds the last layer's activations.
+            if (recompute_ && l != L - 1) layer_forward(l);
             const auto& W = shape_.layers[std::size_t(l)];
             const auto& a = tr_.layers[std::size_t(l)];
             // MLP block.
@@ -428,7 +572,7 @@ private:
             tk::swiglu_backward(pol_, a.g, a.u, tr_.dh, tr_.dg, tr_.du, N * F);
             linear_backward(W.gate, a.xn2, tr_.dg, tr_.dxn, N, d, F, false);
             linear_backward(W.up, a.xn2, tr_.du, tr_.dxn, N, d, F, true);
-            tk::rmsnorm_backward(pol_, a.xmid, param(W.post_norm), a.r2, tr_.dxn, dx, grad(W.post_norm),
+            tk::rmsnorm_backward(pol_, a.xmid, param(W.post_norm), a.r2, tr_.dxn, dx, norm_grad(W.post_norm),
                                  tr_.row_tmp, N, d, true);
             // Attention block.
             linear_backward(W.o, a.o, dx, tr_.dob, N, qd, d, false);
@@ -441,9 +585,110 @@ private:
             linear_backward(W.k, a.xn1, tr_.dk, tr_.dxn, N, d, kvd, true);
             linear_backward(W.v, a.xn1, tr_.dv, tr_.dxn, N, d, kvd, true);
             tk::rmsnorm_backward(pol_, tr_.res[std::size_t(l)], param(W.input_norm), a.r1, tr_.dxn, dx,
-                                 grad(W.input_norm), tr_.row_tmp, N, d, true);
+                                 norm_grad(W.input_norm), tr_.row_tmp, N, d, true);
         }
-        tk::embed_backward(pol_, raw(train_tok_), dx, grad(shape_.embed), N, d);
+        if (train_base_) tk::embed_backward(pol_, raw(train_tok_), dx, grad(shape_.embed), N, d);
+    }
+
+    // ----------------------------------------------------------------- LoRA
+    // Where one base tensor's adapter lives: offsets of A [r, in] and
+    // B [out, r] in the adapter block, and its slot among the saved rank-r
+    // activations (a < 0: not adapted).
+    struct lora_slot {
+        index_t a = -1, b = -1, in = 0, out = 0, saved = -1;
+    };
+    struct lora_state {
+        std::shared_ptr<const parameter_layout> layout;
+        std::vector<lora_slot> of;  // per base tensor
+        index_t rank = 0, adapted = 0, max_in = 0, max_b = 0;
+        T scaling = T(0);
+        double dropout = 0.0;
+        bool merged = false;
+    };
+
+    bool adapters_active() const noexcept { return lora_on_ && !lora_.merged; }
+
+    void check_lora_block(const named_tensors<T>& host, const char* where) const {
+        require(lora_on_, where, "LoRA is not enabled");
+        require(host.layout().same_as(*lora_.layout), where,
+                "the adapter block's layout differs from this model's adapters (another rank, targets or config?)");
+    }
+
+    // Sizes the adapter workspace for n rows: du [n, r] | dropped input
+    // [n, max_in], and in training the saved u = s drop(x) A^T per adapter.
+    void plan_lora(index_t n, bool training) {
+        if (!adapters_active()) return;
+        const index_t need = n * lora_.rank + (lora_.dropout > 0.0 ? n * lora_.max_in : 0);
+        if (index_t(lora_ws_.size()) < need) vector<T>(std::size_t(need)).swap(lora_ws_);
+        const index_t saved = lora_.adapted * n * lora_.rank;
+        if (training && index_t(lora_saved_.size()) < saved) vector<T>(std::size_t(saved)).swap(lora_saved_);
+    }
+
+    // y (=|+=) x W^T, then the adapter: y += s * drop(x) A^T B^T. In training
+    // u = s * drop(x) A^T is kept for backward (lora.hpp's order of operations).
+    void linear_fwd(index_t t, const T* x, T* y, index_t n, index_t in, index_t out, bool accumulate,
+                    bool training) {
+        gemm_.linear(x, param(t), y, n, in, out, accumulate);
+        if (!adapters_active()) return;
+        const lora_slot& s = lora_.of[std::size_t(t)];
+        if (s.a < 0) return;
+        const index_t r = lora_.rank;
+        T* ws = raw(lora_ws_);
+        const T* xin = x;
+        if (training && lora_.dropout > 0.0) {
+            thrust_kernels::lora_dropout(pol_, x, ws + n * r, n * in, t, dropout_step_, lora_.dropout,
+                                         T(1.0 / (1.0 - lora_.dropout)), false);
+            xin = ws + n * r;
+        }
+        T* u = training ? raw(lora_saved_) + s.saved * n * r : ws;
+        const T* P = raw(lora_params_);
+        gemm_.linear(xin, P + s.a, u, n, in, r, false);
+        thrust_kernels::scale(pol_, u, n * r, lora_.scaling);
+        gemm_.linear(u, P + s.b, y, n, r, out, true);
+    }
+
+    // dB += dy^T u; du = s dy B; dA += du^T drop(x); dx += mask(du A) / (1 - p).
+    void lora_backward(index_t t, const T* x, const T* dy, T* dx, index_t n) {
+        if (!adapters_active()) return;
+        const lora_slot& s = lora_.of[std::size_t(t)];
+        if (s.a < 0) return;
+        const index_t r = lora_.rank, in = s.in, out = s.out;
+        const T* P = raw(lora_params_);
+        T* G = raw(lora_grads_);
+        T* du = raw(lora_ws_);
+        T* xd = du + n * r;
+        gemm_.linear_backward_weight(dy, raw(lora_saved_) + s.saved * n * r, G + s.b, n, r, out);
+        gemm_.linear_backward_input(dy, P + s.b, du, n, r, out, false);
+        thrust_kernels::scale(pol_, du, n * r, lora_.scaling);
+        const bool drop = lora_.dropout > 0.0;
+        const T inv = T(1.0 / (1.0 - lora_.dropout));
+        if (drop) thrust_kernels::lora_dropout(pol_, x, xd, n * in, t, dropout_step_, lora_.dropout, inv, false);
+        gemm_.linear_backward_weight(du, drop ? xd : x, G + s.a, n, in, r);
+        if (!drop) {
+            gemm_.linear_backward_input(du, P + s.a, dx, n, in, r, true);
+            return;
+        }
+        gemm_.linear_backward_input(du, P + s.a, xd, n, in, r, false);
+        thrust_kernels::lora_dropout(pol_, xd, dx, n * in, t, dropout_step_, lora_.dropout, inv, true);
+    }
+
+    // W += sign * s * B A for every adapter: dx (+)= dy W with dy = sign s B
+    // [out, r] and W = A [r, in] is the GEMM dispatch's backward-input product.
+    void merge_adapters(T sign, const char* where) {
+        require(lora_on_, where, "LoRA is not enabled");
+        require(sign > T(0) ? !lora_.merged : lora_.merged, where, sign > T(0) ? "already merged" : "not merged");
+        if (index_t(lora_ws_.size()) < lora_.max_b) vector<T>(std::size_t(lora_.max_b)).swap(lora_ws_);
+        T* sb = raw(lora_ws_);
+        const T* P = raw(lora_params_);
+        for (index_t t = 0; t < index_t(lora_.of.size()); ++t) {
+            const lora_slot& s = lora_.of[std::size_t(t)];
+            if (s.a < 0) continue;
+            thrust_kernels::scaled_copy(pol_, P + s.b, sb, s.out * lora_.rank, sign * lora_.scaling);
+            gemm_.linear_backward_input(sb, P + s.a, raw(params_) + shape_.layout[t].offset, s.out, s.in,
+                                        lora_.rank, true);
+        }
+        lora_.merged = sign > T(0);
+        lora_saved_rows_ = -1;
     }
 
     // Host staging -> the policy's memory (grown, never shrunk).
@@ -468,6 +713,16 @@ private:
     vector<token_id> train_tok_;
     vector<index_t> train_idx_;  // [first row of the sequence | position] per row
     training_block tr_;
+    bool recompute_ = false;
+    bool train_base_ = true;
+    // LoRA: the adapters' map and settings, their blocks in the policy's
+    // memory, the saved rank-r activations and the adapter workspace.
+    bool lora_on_ = false;
+    lora_state lora_;
+    std::shared_ptr<const lora_adapters<T>> lora_host_;  // config() for lora_settings()
+    vector<T> lora_params_, lora_grads_, lora_saved_, lora_ws_;
+    index_t lora_saved_rows_ = -1;  // rows of the saved activations (-1: none valid)
+    std::uint64_t dropout_step_ = 0;
     kv_slot_table slots_;
     std::vector<token_id> tok_host_;
     std::vector<index_t> idx_host_;
