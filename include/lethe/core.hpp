@@ -5,6 +5,7 @@
 #include "core/config.hpp"
 #include "core/error.hpp"
 #include "core/execution.hpp"
+#include "core/gemm_hook.hpp"
 #include "core/numerics.hpp"
 #include "core/row_ops.hpp"
 #include "core/simd.hpp"

@@ -1,15 +1,9 @@
 // lethe/loss/gemm_eigen.hpp - the GEMM hook of the fused linear losses,
 // implemented with Eigen for host policies.
 //
-// A GEMM hook is any object with
-//   template <class P, class T>
-//   void operator()(const P& pol, bool trans_a, bool trans_b, T alpha,
-//                   view2<const T> a, view2<const T> b, T beta, view2<T> c) const;
-// computing c = alpha * op(a) * op(b) + beta * c (op = transpose when asked)
-// on row-major views with unit inner stride. The fused algorithms are written
-// once against it; this header gives the host one (Eigen's blocked, AVX-512
-// GEMM, or OpenBLAS's through EIGEN_USE_BLAS). The GEMM's thread count follows
-// the policy (seq: 1, par: its threads).
+// Contract: core/gemm_hook.hpp. Eigen's blocked GEMM with the target's
+// widest SIMD, or OpenBLAS's through EIGEN_USE_BLAS. The GEMM's thread count
+// follows the policy (seq: 1, par: its threads).
 #pragma once
 
 #include <Eigen/Core>
@@ -17,6 +11,7 @@
 #include "../backend/eigen.hpp"
 #include "../core/error.hpp"
 #include "../core/execution.hpp"
+#include "../core/gemm_hook.hpp"
 #include "../core/view.hpp"
 
 namespace lethe::loss {
@@ -30,13 +25,8 @@ struct eigen_gemm {
         using cmap = Eigen::Map<const mat, 0, Eigen::OuterStride<>>;
         using map = Eigen::Map<mat, 0, Eigen::OuterStride<>>;
         constexpr const char* where = "lethe::loss::eigen_gemm";
-        require(a.has_unit_inner_stride() && b.has_unit_inner_stride() && c.has_unit_inner_stride(), where,
-                "operands must have unit inner stride");
-        const index_t m = trans_a ? a.extent(1) : a.extent(0), k = trans_a ? a.extent(0) : a.extent(1);
-        const index_t kb = trans_b ? b.extent(1) : b.extent(0), n = trans_b ? b.extent(0) : b.extent(1);
-        require(k == kb && c.extent(0) == m && c.extent(1) == n, where, "shapes do not multiply: op(a) ", m, "x", k,
-                ", op(b) ", kb, "x", n, ", c ", c.extent(0), "x", c.extent(1));
-        auto outer = [](const auto& v) { return Eigen::OuterStride<>(v.extent(0) > 1 ? v.stride(0) : v.extent(1)); };
+        check_gemm_operands(trans_a, trans_b, a, b, c, where);
+        auto outer = [](const auto& v) { return Eigen::OuterStride<>(leading_dimension(v)); };
         const cmap A(a.data(), a.extent(0), a.extent(1), outer(a));
         const cmap B(b.data(), b.extent(0), b.extent(1), outer(b));
         map C(c.data(), c.extent(0), c.extent(1), outer(c));
