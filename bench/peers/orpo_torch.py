@@ -61,7 +61,7 @@ def time_it(fn, repeats, warm_up=True):
 
 
 LETHE_FILTER = ("BM_read_write_floor_omp|BM_read_write_streaming_omp|BM_orpo_fwd_bwd_omp|"
-                "BM_eigen_gemm_logits_baseline|BM_fused_linear_orpo/128")
+                "BM_eigen_gemm_logits_baseline|BM_fused_linear_orpo/96")
 
 
 def lethe_times(path, threads):
@@ -120,14 +120,14 @@ def main():
         lt = lethe_times(a.lethe_bench, a.threads)
         floor, stream = lt.get("BM_read_write_floor_omp"), lt.get("BM_read_write_streaming_omp")
         l1, gemm, l2 = lt.get("BM_orpo_fwd_bwd_omp"), lt.get("BM_eigen_gemm_logits_baseline"), \
-            lt.get("BM_fused_linear_orpo/128")
+            lt.get("BM_fused_linear_orpo/96")
         if l1:
             print(f"lethe ORPO fwd+bwd: {l1 * 1e3:.0f} ms -> PyTorch / lethe = {t1 / l1:.1f}x")
             if floor:
                 print(f"  read+write floor {floor * 1e3:.0f} ms: lethe at {floor / l1:.0%} of its rate"
                       + (f"; streaming floor {stream * 1e3:.0f} ms ({stream / l1:.0%})" if stream else ""))
         if l2:
-            print(f"lethe fused linear ORPO (chunk 128): {l2 * 1e3:.0f} ms -> PyTorch / lethe = {t2 / l2:.2f}x")
+            print(f"lethe fused linear ORPO (chunk 96): {l2 * 1e3:.0f} ms -> PyTorch / lethe = {t2 / l2:.2f}x")
             if gemm:
                 print(f"  Eigen GEMM of the logits {gemm * 1e3:.0f} ms: useful rate (3 GEMMs) "
                       f"{3 * gemm / l2:.0%} of it")
