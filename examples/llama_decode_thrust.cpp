@@ -6,15 +6,28 @@
 // runs it.
 //
 //   llama-decode-thrust [--config tiny|110m] [--prompt P] [--tokens N] [--train-steps K]
+//                       [--lora R] [--recompute 0|1]
 //
 // Then K training steps (forward + backward, B = 4, T = 64) with their
-// achieved GFLOPS (3x the forward matmul FLOPs per token).
+// achieved GFLOPS (3x the forward matmul FLOPs per token); with --lora R the
+// same steps with rank-R adapters on all seven linear layers (the paper's
+// alpha = 2R, dropout 0.01; base frozen) next to the full-parameter step and,
+// in the OMP build, the CPU model's LoRA step; with --recompute 1 the
+// full-parameter step again with per-layer recomputation and both training
+// blocks' sizes. LoRA needs <lethe/model/lora.hpp>, which needs Eigen: the
+// nvcc build offers --lora only when Eigen is on its include path.
 // Floor: batch-1 decode reads every weight once per token, so no step can
 // be faster than one pass over the parameter block; the program measures
 // that pass (a copy of the block, read + write, halved) in the same run.
 #include <lethe/backend/thrust.hpp>
 #include <lethe/model/random.hpp>
 #include <lethe/model/thrust_llama.hpp>
+#if __has_include(<Eigen/Dense>)
+#include <lethe/model/lora.hpp>
+#define LETHE_EXAMPLE_LORA 1
+#else
+#define LETHE_EXAMPLE_LORA 0
+#endif
 #if defined(__CUDACC__)
 #include <lethe/backend/cublas.hpp>
 #else
@@ -40,12 +53,17 @@ using lethe::token_id;
 
 const char* usage =
     "usage: llama-decode-thrust [--config tiny|110m] [--prompt P] [--tokens N] [--train-steps K]\n"
+    "                           [--lora R] [--recompute 0|1]\n"
     "  Random-weight Llama on thrust memory (OpenMP system with the host GEMM, or CUDA\n"
     "  with cuBLAS when built from the .cu): prefill a P-token prompt, then greedy-decode\n"
     "  N tokens at batch 1 and at batch 2 (the CFG case). Prints tokens/s next to the\n"
     "  time one read of the weights takes (the batch-1 floor), measured in the same run.\n"
     "  Then K training steps (forward + backward, batch 4 x 64 tokens) with GFLOPS.\n"
-    "  Defaults: --config 110m --prompt 32 --tokens 32 --train-steps 2 (0 skips training)\n";
+    "  --lora R: also K LoRA training steps (rank R on all linear layers, alpha 2R,\n"
+    "  dropout 0.01, base frozen); --recompute 1: also K steps with per-layer\n"
+    "  recomputation, with the training block's size.\n"
+    "  Defaults: --config 110m --prompt 32 --tokens 32 --train-steps 2 (0 skips training)\n"
+    "  --lora 0 --recompute 0\n";
 
 [[noreturn]] void die(const std::string& msg) {
     std::fprintf(stderr, "llama-decode-thrust: %s\n%s", msg.c_str(), usage);
@@ -131,7 +149,7 @@ double train_step_seconds(M& m, const std::vector<token_id>& toks, index_t B, in
 
 int main(int argc, char** argv) {
     std::string config = "110m";
-    long prompt_len = 32, tokens = 32, train_steps = 2;
+    long prompt_len = 32, tokens = 32, train_steps = 2, lora_rank = 0, recompute = 0;
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
         if (a == "--help" || a == "-h") {
@@ -146,13 +164,19 @@ int main(int argc, char** argv) {
         }
         char* end = nullptr;
         const long x = std::strtol(v.c_str(), &end, 10);
-        if (end == v.c_str() || *end != '\0' || x < (a == "--train-steps" ? 0 : 1) || x > 100000)
-            die(a + " expects a " + (a == "--train-steps" ? "non-negative" : "positive") + " integer, got '" + v + "'");
+        const bool zero_ok = a == "--train-steps" || a == "--lora" || a == "--recompute";
+        if (end == v.c_str() || *end != '\0' || x < (zero_ok ? 0 : 1) || x > 100000)
+            die(a + " expects a " + (zero_ok ? "non-negative" : "positive") + " integer, got '" + v + "'");
         if (a == "--prompt") prompt_len = x;
         else if (a == "--tokens") tokens = x;
         else if (a == "--train-steps") train_steps = x;
+        else if (a == "--lora") lora_rank = x;
+        else if (a == "--recompute") recompute = x;
         else die("unknown argument '" + a + "'");
+        if (a == "--recompute" && x > 1) die("--recompute expects 0 or 1, got '" + v + "'");
     }
+    if (lora_rank > 0 && !LETHE_EXAMPLE_LORA)
+        die("--lora needs <lethe/model/lora.hpp>, which needs Eigen on the include path of this build");
     const lm::llama_config cfg = config_named(config);
     if (prompt_len + tokens > cfg.max_seq)
         die("--prompt + --tokens (" + std::to_string(prompt_len + tokens) + ") exceeds the context of " +
@@ -254,6 +278,40 @@ int main(int argc, char** argv) {
             const double cs = train_step_seconds(cpu, batch, B, T, lethe::view2<const float>(dl_host.data(), N, V), train_steps);
             std::printf("  CPU model training step           %8.1f ms/step (%.1f GFLOPS; thrust OMP / CPU time %.2fx)\n",
                         cs * 1e3, flops / cs / 1e9, ts / cs);
+#endif
+            if (recompute) {
+                const double block_mb = double(m.activation_bytes()) / 1e6;
+                m.set_recompute(true);
+                const double rs = train_step_seconds(m, batch, B, T, dlv, train_steps);
+                std::printf("  training step, recomputation     %8.1f ms/step (%.2fx the stored step; training block "
+                            "%.0f -> %.0f MB)\n",
+                            rs * 1e3, rs / ts, block_mb, double(m.activation_bytes()) / 1e6);
+                m.set_recompute(false);
+            }
+#if LETHE_EXAMPLE_LORA
+            if (lora_rank > 0) {
+                // The paper's adapters: all linear layers, alpha = 2r, dropout 0.01.
+                lm::lora_config lc;
+                lc.rank = lora_rank;
+                lc.alpha = 2.0 * double(lora_rank);
+                lc.dropout = 0.01;
+                m.enable_lora(lc, 7);
+                const double ls = train_step_seconds(m, batch, B, T, dlv, train_steps);
+                std::printf("  LoRA step (r=%ld, all linear)     %8.1f ms/step (%.2fx the full-parameter step; "
+                            "%.2f M adapter parameters)\n",
+                            lora_rank, ls * 1e3, ls / ts, double(m.lora_parameter_block().size()) / 1e6);
+#if !defined(__CUDACC__)
+                lm::llama<float> cpu_lora(cfg);
+                cpu_lora.params().storage() = host.storage();
+                cpu_lora.enable_lora(lc, 7);
+                cpu_lora.zero_grad();
+                const double cl = train_step_seconds(cpu_lora, batch, B, T,
+                                                     lethe::view2<const float>(dl_host.data(), N, V), train_steps);
+                std::printf("  CPU model LoRA step               %8.1f ms/step (thrust OMP / CPU time %.2fx)\n",
+                            cl * 1e3, ls / cl);
+#endif
+                m.disable_lora();
+            }
 #endif
         }
         if (toks1 != toks2) {

@@ -67,12 +67,14 @@ void scaled_copy(const P& pol, const T* src, T* dst, index_t count, T factor) {
 // dst += mask(src) when accumulate (the backward's dx). src may be dst.
 // The rule must stay the same as lora_adapters::keep; the thrust tests with
 // dropout > 0 compare against the CPU model, so a drift fails them.
+// hash_counter(seed, stream, i) = mix64(mix64(seed ^ mix64(stream)) + i)
+// (random.hpp): the two mixes that do not depend on i are done once here.
 template <execution_policy P, class T>
 void lora_dropout(const P& pol, const T* src, T* dst, index_t count, index_t tensor, std::uint64_t step, double p,
                   T inv, bool accumulate) {
-    const std::uint64_t stream = 0x70000000ull + std::uint64_t(tensor);
+    const std::uint64_t key = mix64(step ^ mix64(0x70000000ull + std::uint64_t(tensor)));
     pol.parallel_for(count, [=] LETHE_HD(index_t i) {
-        const bool keep = uniform_open(hash_counter(step, stream, std::uint64_t(i))) >= p;
+        const bool keep = uniform_open(mix64(key + std::uint64_t(i))) >= p;
         const T v = keep ? src[i] * inv : T(0);
         dst[i] = accumulate ? dst[i] + v : v;
     });
