@@ -401,16 +401,17 @@ struct periodic_nll_task {
     typename Model::template vector<std::uint8_t> d_mask;
     typename Model::template vector<float> d_dl;
 
+    // (The device vectors are sized at construction: thrust 1.17's resize of
+    // an empty host_vector passes a null pointer to memmove, which UBSan flags.)
     explicit periodic_nll_task(index_t vocab)
-        : V(vocab), toks(std::size_t(N)), targets(std::size_t(N)), mask(std::size_t(N), 1), dl(std::size_t(N * vocab)) {
+        : V(vocab), toks(std::size_t(N)), targets(std::size_t(N)), mask(std::size_t(N), 1), dl(std::size_t(N * vocab)),
+          d_targets(std::size_t(N)), d_mask(std::size_t(N), std::uint8_t(1)), d_dl(std::size_t(N * vocab)) {
         for (index_t b = 0; b < B; ++b)
             for (index_t t = 0; t < S; ++t) {
                 toks[std::size_t(b * S + t)] = token_id((3 + 5 * b + 2 * (t % 4)) % V);
                 targets[std::size_t(b * S + t)] = std::int32_t((3 + 5 * b + 2 * ((t + 1) % 4)) % V);
             }
-        d_targets.assign(targets.begin(), targets.end());
-        d_mask.assign(mask.begin(), mask.end());
-        d_dl.resize(dl.size());
+        thrust::copy(targets.begin(), targets.end(), d_targets.begin());
     }
     double cpu_step(lm::llama<float>& cpu) {
         const auto lg = cpu.forward(toks, B, S);
@@ -824,10 +825,10 @@ void recompute_matches_stored(Make make) {
         for (index_t i = 0; i < N * V; ++i) dl[std::size_t(i)] = float(std::sin(double(i))) + 0.1f * r.logits[std::size_t(i)];
         typename model_t::template vector<float> dl_sys(dl.begin(), dl.end());
         m.backward(lethe::strided_view<const float, 2, typename model_t::space>(thrust::raw_pointer_cast(dl_sys.data()), N, V));
-        r.grads.resize(m.gradient_block().size());
-        thrust::copy(m.gradient_block().begin(), m.gradient_block().end(), r.grads.begin());
-        r.lora_grads.resize(m.lora_gradient_block().size());
-        thrust::copy(m.lora_gradient_block().begin(), m.lora_gradient_block().end(), r.lora_grads.begin());
+        r.grads = to_host<model_t>(thrust::raw_pointer_cast(m.gradient_block().data()), index_t(m.gradient_block().size()));
+        if (lora)  // (thrust 1.17 copies an empty host_vector from a null pointer, which UBSan flags)
+            r.lora_grads = to_host<model_t>(thrust::raw_pointer_cast(m.lora_gradient_block().data()),
+                                            index_t(m.lora_gradient_block().size()));
         r.bytes = m.activation_bytes();
         return r;
     };

@@ -10,7 +10,9 @@
 //   p <- p (1 - lr wd) - lr (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)
 // with norm weights undecayed unless decay_vectors. Clipping: pass
 // clip_coefficient<T>(thrust_grad_norm(pol, grads), max_norm) (optim.hpp)
-// as grad_scale.
+// as grad_scale. Under LoRA the same optimizer runs on the adapter blocks:
+// thrust_adamw(*m.lora_layout(), opt, pol).update(m.lora_parameter_block(),
+// m.lora_gradient_block(), ...).
 #pragma once
 
 #include <cmath>
