@@ -24,8 +24,24 @@ import subprocess
 import sys
 import time
 
-import torch
-import torch.nn.functional as F
+
+def _threads_arg():
+    """--threads from the command line, before torch (and its BLAS) loads."""
+    for i, x in enumerate(sys.argv):
+        if x == "--threads" and i + 1 < len(sys.argv):
+            return sys.argv[i + 1]
+        if x.startswith("--threads="):
+            return x.split("=", 1)[1]
+    return "2"
+
+
+# Debian's torch does its GEMMs in the system libblas.so.3: the reference BLAS,
+# or OpenBLAS when installed (update-alternatives), whose pthread build starts
+# one thread per core unless told: torch.set_num_threads does not reach it.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", _threads_arg())
+
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
 
 PAIRS, LEN, VOCAB, PROMPT, BETA = 4, 256, 49152, 64, 0.1
 N, D = 2048, 576
@@ -61,7 +77,7 @@ def time_it(fn, repeats, warm_up=True):
 
 
 LETHE_FILTER = ("BM_read_write_floor_omp|BM_read_write_streaming_omp|BM_orpo_fwd_bwd_omp|"
-                "BM_eigen_gemm_logits_baseline|BM_fused_linear_orpo/96")
+                "BM_eigen_gemm_logits_baseline|BM_fused_linear_orpo/96|BM_materialised_linear_orpo")
 
 
 def lethe_times(path, threads):
@@ -76,6 +92,13 @@ def lethe_times(path, threads):
     for b in json.loads(out)["benchmarks"]:
         res[b["name"].split("/real_time")[0]] = b["real_time"] / 1e3  # ms -> s
     return res
+
+
+def blas_library():
+    """The BLAS shared library this process loaded (what torch's GEMMs run on)."""
+    with open("/proc/self/maps") as f:
+        libs = {line.split()[-1] for line in f if "blas" in line.lower() and line.split()[-1].startswith("/")}
+    return ", ".join(sorted(os.path.realpath(x) for x in libs)) or "none found"
 
 
 def main():
@@ -116,6 +139,7 @@ def main():
     print(f"ORPO fwd+bwd logits [8,256,49152]: {t1 * 1e3:.0f} ms")
     print(f"linear+ORPO fwd+bwd N=2048 d=576 V=49152: {t2 * 1e3:.0f} ms")
     print(f"peak RSS {rss:.2f} GB")
+    print(f"torch's BLAS: {blas_library()}")
     if a.lethe_bench:
         lt = lethe_times(a.lethe_bench, a.threads)
         floor, stream = lt.get("BM_read_write_floor_omp"), lt.get("BM_read_write_streaming_omp")
@@ -126,6 +150,10 @@ def main():
             if floor:
                 print(f"  read+write floor {floor * 1e3:.0f} ms: lethe at {floor / l1:.0%} of its rate"
                       + (f"; streaming floor {stream * 1e3:.0f} ms ({stream / l1:.0%})" if stream else ""))
+        l3 = lt.get("BM_materialised_linear_orpo")
+        if l3:
+            print(f"lethe materialised linear ORPO (3 GEMMs, 403 MB of logits): {l3 * 1e3:.0f} ms "
+                  f"-> PyTorch / lethe = {t2 / l3:.2f}x")
         if l2:
             print(f"lethe fused linear ORPO (chunk 96): {l2 * 1e3:.0f} ms -> PyTorch / lethe = {t2 / l2:.2f}x")
             if gemm:
