@@ -184,6 +184,8 @@ public:
         }
         vector<T>(host->params.storage().begin(), host->params.storage().end()).swap(lora_params_);
         vector<T>(lora_params_.size(), T(0)).swap(lora_grads_);
+        host->params = named_tensors<T>();  // the host copies are not used again
+        host->grads = named_tensors<T>();
         lora_ = std::move(st);
         lora_host_ = std::move(host);
         lora_on_ = true;
