@@ -21,8 +21,12 @@ import os
 import subprocess
 import time
 
-import torch
-import torch.nn.functional as F
+from torch_blas import blas_library, pin_blas_threads
+
+pin_blas_threads()
+
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
 
 
 def make_params(V, d, L, H, KV, FF):
@@ -119,6 +123,7 @@ def main():
     torch_step = times[len(times) // 2]
     print(f"torch {torch.__version__} threads {a.threads}: train step gpt2-flops B4 T64 median {torch_step:.3f} s "
           f"(process CPU {cpus[len(cpus) // 2]:.3f} s)")
+    print(f"torch's BLAS: {blas_library()}")
     # Decode, 110M config.
     del p, opt
     p = make_params(32000, d, L, H, KV, FF)

@@ -24,21 +24,9 @@ import subprocess
 import sys
 import time
 
+from torch_blas import blas_library, pin_blas_threads  # noqa: E402
 
-def _threads_arg():
-    """--threads from the command line, before torch (and its BLAS) loads."""
-    for i, x in enumerate(sys.argv):
-        if x == "--threads" and i + 1 < len(sys.argv):
-            return sys.argv[i + 1]
-        if x.startswith("--threads="):
-            return x.split("=", 1)[1]
-    return "2"
-
-
-# Debian's torch does its GEMMs in the system libblas.so.3: the reference BLAS,
-# or OpenBLAS when installed (update-alternatives), whose pthread build starts
-# one thread per core unless told: torch.set_num_threads does not reach it.
-os.environ.setdefault("OPENBLAS_NUM_THREADS", _threads_arg())
+pin_blas_threads()
 
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
@@ -92,13 +80,6 @@ def lethe_times(path, threads):
     for b in json.loads(out)["benchmarks"]:
         res[b["name"].split("/real_time")[0]] = b["real_time"] / 1e3  # ms -> s
     return res
-
-
-def blas_library():
-    """The BLAS shared library this process loaded (what torch's GEMMs run on)."""
-    with open("/proc/self/maps") as f:
-        libs = {line.split()[-1] for line in f if "blas" in line.lower() and line.split()[-1].startswith("/")}
-    return ", ".join(sorted(os.path.realpath(x) for x in libs)) or "none found"
 
 
 def main():
