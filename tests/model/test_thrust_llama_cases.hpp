@@ -781,8 +781,9 @@ void lora_errors(Make make) {
         BOOST_CHECK(has(error_of([&] { m.store_lora(o.lora()->params); }), "layout differs"));
         BOOST_CHECK(has(error_of([&] { m.store_lora_gradients(o.lora()->params); }), "layout differs"));
     }
-    // The base block is not an adapter block.
+    // The base block is not an adapter block; under LoRA there are no base gradients.
     BOOST_CHECK(has(error_of([&] { m.store_lora(cpu.params()); }), "layout differs"));
+    BOOST_CHECK(has(error_of([&] { m.store_gradients(cpu.params()); }), "the base is frozen"));
     m.disable_lora();
     BOOST_CHECK(!m.has_lora());
     BOOST_CHECK(has(error_of([&] { m.lora_layout(); }), "LoRA is not enabled"));

@@ -313,7 +313,9 @@ public:
     void store_gradients(named_tensors<T>& host) const {
         require(host.layout().same_as(shape_.layout), "thrust_llama::store_gradients",
                 "the block's layout differs from this model's (another config?)");
-        require(grads_.size() == params_.size(), "thrust_llama::store_gradients", "no gradients yet (call backward)");
+        require(grads_.size() == params_.size(), "thrust_llama::store_gradients",
+                "no base gradients (call backward; under LoRA the base is frozen: store_lora_gradients, or "
+                "set_train_base(true))");
         thrust::copy(grads_.begin(), grads_.end(), host.storage().begin());
     }
 
