@@ -183,17 +183,16 @@ public:
     bool merged = false;
 
 private:
-    bool keep(index_t t, index_t i, std::uint64_t step) const noexcept {
-        return uniform_open(hash_counter(step, 0x70000000ull + std::uint64_t(t), std::uint64_t(i))) >= cfg_.dropout;
-    }
-    // out = in * mask / (1 - p), or acc += in * mask / (1 - p) when acc is given.
+    // out = in * mask / (1 - p), or acc += in * mask / (1 - p) when acc is given
+    // (masks: lora_dropout_mask in random.hpp).
     template <execution_policy P>
     void apply_mask(const P& pol, index_t t, const T* src, T* dst, index_t n, index_t in, std::uint64_t step,
                     T* acc = nullptr) const {
         const T inv = T(1.0 / (1.0 - cfg_.dropout));
-        kernels::for_rows(pol, n, 16 * in, [=, this](index_t row) {
+        const lora_dropout_mask mask(step, std::uint64_t(t), cfg_.dropout);
+        kernels::for_rows(pol, n, 16 * in, [=](index_t row) {
             for (index_t c = 0; c < in; ++c) {
-                const T val = keep(t, row * in + c, step) ? src[row * in + c] * inv : T(0);
+                const T val = mask.keeps(std::uint64_t(row * in + c)) ? src[row * in + c] * inv : T(0);
                 if (acc)
                     acc[row * in + c] += val;
                 else

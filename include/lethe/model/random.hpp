@@ -39,4 +39,18 @@ inline double normal_at(std::uint64_t seed, std::uint64_t stream, std::uint64_t 
     return std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2);
 }
 
+// LoRA dropout masks, one rule for both models (lora_adapters in lora.hpp,
+// thrust_kernels::lora_dropout in thrust_layers.hpp): element i (= row * in
+// + col) of base tensor t's adapter input at dropout step `step` is kept when
+//   uniform_open(hash_counter(step, 0x70000000 + t, i)) >= p.
+// hash_counter(seed, stream, i) = mix64(mix64(seed ^ mix64(stream)) + i): the
+// two mixes that do not depend on i are done once, at construction.
+struct lora_dropout_mask {
+    std::uint64_t key;
+    double p;
+    LETHE_HD lora_dropout_mask(std::uint64_t step, std::uint64_t tensor, double drop) noexcept
+        : key(mix64(step ^ mix64(0x70000000ull + tensor))), p(drop) {}
+    LETHE_HD bool keeps(std::uint64_t i) const noexcept { return uniform_open(mix64(key + i)) >= p; }
+};
+
 }  // namespace lethe::model

@@ -61,21 +61,15 @@ void scaled_copy(const P& pol, const T* src, T* dst, index_t count, T factor) {
 }
 
 // Inverted dropout on the input of base tensor `tensor`'s adapter, with the
-// CPU model's masks (lora_adapters, lora.hpp): element i (= row * in + col)
-// is kept when uniform_open(hash_counter(step, 0x70000000 + tensor, i)) >= p,
-// and kept values are scaled by inv = 1 / (1 - p). dst = mask(src), or
-// dst += mask(src) when accumulate (the backward's dx). src may be dst.
-// The rule must stay the same as lora_adapters::keep; the thrust tests with
-// dropout > 0 compare against the CPU model, so a drift fails them.
-// hash_counter(seed, stream, i) = mix64(mix64(seed ^ mix64(stream)) + i)
-// (random.hpp): the two mixes that do not depend on i are done once here.
+// CPU model's masks (lora_dropout_mask, random.hpp): kept values are scaled
+// by inv = 1 / (1 - p). dst = mask(src), or dst += mask(src) when accumulate
+// (the backward's dx). src may be dst.
 template <execution_policy P, class T>
 void lora_dropout(const P& pol, const T* src, T* dst, index_t count, index_t tensor, std::uint64_t step, double p,
                   T inv, bool accumulate) {
-    const std::uint64_t key = mix64(step ^ mix64(0x70000000ull + std::uint64_t(tensor)));
+    const lora_dropout_mask mask(step, std::uint64_t(tensor), p);
     pol.parallel_for(count, [=] LETHE_HD(index_t i) {
-        const bool keep = uniform_open(mix64(key + std::uint64_t(i))) >= p;
-        const T v = keep ? src[i] * inv : T(0);
+        const T v = mask.keeps(std::uint64_t(i)) ? src[i] * inv : T(0);
         dst[i] = accumulate ? dst[i] + v : v;
     });
 }
