@@ -14,20 +14,13 @@
 // alpha = 2R, dropout 0.01; base frozen) next to the full-parameter step and,
 // in the OMP build, the CPU model's LoRA step; with --recompute 1 the
 // full-parameter step again with per-layer recomputation and both training
-// blocks' sizes. LoRA needs <lethe/model/lora.hpp>, which needs Eigen: the
-// nvcc build offers --lora only when Eigen is on its include path.
+// blocks' sizes.
 // Floor: batch-1 decode reads every weight once per token, so no step can
 // be faster than one pass over the parameter block; the program measures
 // that pass (a copy of the block, read + write, halved) in the same run.
 #include <lethe/backend/thrust.hpp>
 #include <lethe/model/random.hpp>
 #include <lethe/model/thrust_llama.hpp>
-#if __has_include(<Eigen/Dense>)
-#include <lethe/model/lora.hpp>
-#define LETHE_EXAMPLE_LORA 1
-#else
-#define LETHE_EXAMPLE_LORA 0
-#endif
 #if defined(__CUDACC__)
 #include <lethe/backend/cublas.hpp>
 #else
@@ -175,8 +168,6 @@ int main(int argc, char** argv) {
         else die("unknown argument '" + a + "'");
         if (a == "--recompute" && x > 1) die("--recompute expects 0 or 1, got '" + v + "'");
     }
-    if (lora_rank > 0 && !LETHE_EXAMPLE_LORA)
-        die("--lora needs <lethe/model/lora.hpp>, which needs Eigen on the include path of this build");
     const lm::llama_config cfg = config_named(config);
     if (prompt_len + tokens > cfg.max_seq)
         die("--prompt + --tokens (" + std::to_string(prompt_len + tokens) + ") exceeds the context of " +
@@ -288,7 +279,6 @@ int main(int argc, char** argv) {
                             rs * 1e3, rs / ts, block_mb, double(m.activation_bytes()) / 1e6);
                 m.set_recompute(false);
             }
-#if LETHE_EXAMPLE_LORA
             if (lora_rank > 0) {
                 // The paper's adapters: all linear layers, alpha = 2r, dropout 0.01.
                 lm::lora_config lc;
@@ -312,7 +302,6 @@ int main(int argc, char** argv) {
 #endif
                 m.disable_lora();
             }
-#endif
         }
         if (toks1 != toks2) {
             std::fprintf(stderr, "llama-decode-thrust: batch-2 tokens differ from batch-1 tokens\n");

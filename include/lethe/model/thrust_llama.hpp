@@ -27,17 +27,15 @@
 // base frozen, as llama.hpp does; optional per-layer recomputation.
 //
 // LoRA (Hu et al. 2021; lora.hpp has the maths and PEFT conventions):
-// enable_lora builds the adapters with lora_adapters<T> on the host (its
-// PEFT layout and its init(seed)) and copies them into one adapter block in
-// the policy's memory, with one gradient block beside it. The adapter path
-// y += s * drop(x) A^T B^T runs through the same Gemm dispatch; s and the
-// dropout masks (counter-based, the CPU model's) are thrust kernels.
-// load_lora / store_lora move adapters to and from a host named_tensors<T>
-// with lora_adapters<T>'s layout (PEFT names), so io/peft.hpp writes and
-// reads them and adapters trained on either model load on the other.
-// This header does not include lora.hpp (it brings Eigen, which nvcc-built
-// programs without LoRA do not link): include <lethe/model/lora.hpp> (or
-// llama.hpp) before calling enable_lora.
+// enable_lora lays out the adapters with lora_config.hpp (the CPU model's
+// PEFT layout and init, Eigen-free, so nvcc programs need no Eigen) and
+// keeps them in one adapter block in the policy's memory, with one gradient
+// block beside it. The adapter path y += s * drop(x) A^T B^T runs through
+// the same Gemm dispatch; s and the dropout masks (counter-based, the CPU
+// model's) are thrust kernels. load_lora / store_lora move adapters to and
+// from a host named_tensors<T> with lora_adapters<T>'s layout (PEFT names),
+// so io/peft.hpp writes and reads them and adapters trained on either model
+// load on the other.
 #pragma once
 
 #include <algorithm>
@@ -59,15 +57,11 @@
 #include "../core/view.hpp"
 #include "config.hpp"
 #include "kv_slots.hpp"
+#include "lora_config.hpp"
 #include "parameters.hpp"
 #include "thrust_layers.hpp"
 
 namespace lethe::model {
-
-// Defined in lora.hpp (see the header comment).
-struct lora_config;
-template <class T>
-class lora_adapters;
 
 // The thrust vector whose memory the policy's kernels can touch.
 template <class Policy, class U>
@@ -162,32 +156,31 @@ public:
 
     // ------------------------------------------------------------------ LoRA
     // Adds low-rank adapters to the linear layers `lc.targets` names, with
-    // lora_adapters<T>::init(seed)'s values (A uniform, B = 0); after this,
+    // init_lora(seed)'s values, the CPU model's (A uniform, B = 0); after this,
     // backward() fills only the adapter gradients (base and norms frozen).
     // A bad config throws lethe::error and leaves the model as it was.
     void enable_lora(const lora_config& lc, std::uint64_t seed = 0) {
-        auto host = std::make_shared<lora_adapters<T>>(shape_.layout, lc);  // validates lc
-        host->init(seed);
+        const lora_plan plan = plan_lora_adapters(shape_.layout, lc);  // validates lc
+        named_tensors<T> host(plan.layout);
+        init_lora(plan, host, seed);
         lora_state st;
-        st.layout = host->params.layout_ptr();
-        st.rank = host->config().rank;
-        st.scaling = host->scaling();
-        st.dropout = host->config().dropout;
+        st.layout = plan.layout;
+        st.config = lc;
+        st.rank = lc.rank;
+        st.scaling = T(lc.alpha / double(lc.rank));  // as lora_adapters::scaling()
+        st.dropout = lc.dropout;
         st.of.assign(shape_.layout.tensors().size(), lora_slot{});
         for (index_t t = 0; t < index_t(st.of.size()); ++t) {
-            if (!host->adapts(t)) continue;
-            const auto& a = (*st.layout)[host->a_index(t)];
-            const auto& b = (*st.layout)[host->b_index(t)];
+            if (!plan.adapts(t)) continue;
+            const auto& a = (*st.layout)[plan.a_of[std::size_t(t)]];
+            const auto& b = (*st.layout)[plan.b_of[std::size_t(t)]];
             st.of[std::size_t(t)] = lora_slot{a.offset, b.offset, a.cols, b.rows, st.adapted++};
             st.max_in = std::max(st.max_in, a.cols);
             st.max_b = std::max(st.max_b, b.size());
         }
-        vector<T>(host->params.storage().begin(), host->params.storage().end()).swap(lora_params_);
+        vector<T>(host.storage().begin(), host.storage().end()).swap(lora_params_);
         vector<T>(lora_params_.size(), T(0)).swap(lora_grads_);
-        host->params = named_tensors<T>();  // the host copies are not used again
-        host->grads = named_tensors<T>();
         lora_ = std::move(st);
-        lora_host_ = std::move(host);
         lora_on_ = true;
         lora_saved_rows_ = -1;
         train_base_ = false;
@@ -195,7 +188,6 @@ public:
     void disable_lora() {
         lora_on_ = false;
         lora_ = lora_state{};
-        lora_host_.reset();
         vector<T>().swap(lora_params_);
         vector<T>().swap(lora_grads_);
         vector<T>().swap(lora_saved_);
@@ -203,10 +195,10 @@ public:
     }
     bool has_lora() const noexcept { return lora_on_; }
     bool lora_merged() const noexcept { return lora_on_ && lora_.merged; }
-    // The settings enable_lora was given (lora.hpp must be included).
+    // The settings enable_lora was given.
     const lora_config& lora_settings() const {
         require(lora_on_, "thrust_llama::lora_settings", "LoRA is not enabled");
-        return lora_host_->config();
+        return lora_.config;
     }
     // The adapters' layout (PEFT names): named_tensors<T>(m.lora_layout())
     // is a host block load_lora/store_lora accept.
@@ -603,6 +595,7 @@ private:
     };
     struct lora_state {
         std::shared_ptr<const parameter_layout> layout;
+        lora_config config;
         std::vector<lora_slot> of;  // per base tensor
         index_t rank = 0, adapted = 0, max_in = 0, max_b = 0;
         T scaling = T(0);
@@ -723,7 +716,6 @@ private:
     // memory, the saved rank-r activations and the adapter workspace.
     bool lora_on_ = false;
     lora_state lora_;
-    std::shared_ptr<const lora_adapters<T>> lora_host_;  // config() for lora_settings()
     vector<T> lora_params_, lora_grads_, lora_saved_, lora_ws_;
     index_t lora_saved_rows_ = -1;  // rows of the saved activations (-1: none valid)
     std::uint64_t dropout_step_ = 0;
