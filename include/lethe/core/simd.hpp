@@ -103,7 +103,10 @@ inline vfloat exp(vfloat x) noexcept {
 // extensions as compare + blend (two).
 inline vfloat max(vfloat a, vfloat b) noexcept {
 #if LETHE_SIMD_X86 && defined(__AVX512F__)
-    return _mm512_max_ps(a, b);
+    // The masked form with b as the pass-through source is the same VMAXPS;
+    // GCC 12's _mm512_max_ps passes _mm512_undefined_ps() there, which GCC
+    // 12 reports as a use of an uninitialised value (GCC PR 105593).
+    return _mm512_mask_max_ps(b, __mmask16(0xFFFF), a, b);
 #elif LETHE_SIMD_X86 && defined(__AVX__)
     return _mm256_max_ps(a, b);
 #elif LETHE_SIMD_X86 && defined(__SSE__)
