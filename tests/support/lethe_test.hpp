@@ -74,3 +74,11 @@ std::string error_of(F&& f) {
     BOOST_CHECK_MESSAGE(::lethe_test::close((a), (b), (rtol), (atol)),                                       \
                         #a " = " << std::setprecision(17) << (a) << " vs " #b " = " << (b) << " (rtol " << (rtol) \
                                  << ", atol " << (atol) << ")")
+
+// expr must throw a lethe::error whose message contains `needle`.
+#define LETHE_CHECK_THROWS_WITH(expr, needle)                                                          \
+    do {                                                                                               \
+        const std::string lethe_msg_ = ::lethe_test::error_of([&] { (void)(expr); });                  \
+        BOOST_CHECK_MESSAGE(lethe_msg_.find(needle) != std::string::npos,                              \
+                            #expr ": error '" << lethe_msg_ << "' does not contain '" << (needle) << "'"); \
+    } while (0)

@@ -88,12 +88,11 @@ inline llama<float> load_pretrained(const std::filesystem::path& dir, openmp_pol
     return m;
 }
 
-// Training checkpoint: parameters, adapters, optimizer state, step counter
-// and the caller's metadata (strings), each file atomic.
-inline void save_checkpoint(trainer<float>& tr, const std::filesystem::path& dir,
-                            const std::map<std::string, std::string>& user_metadata = {}) {
-    // Everything goes into a fresh sibling directory that is renamed over
-    // `dir` at the end: `dir` is always the old or the new checkpoint whole.
+// Writes a directory as a whole: fill(tmp) writes the files into a fresh
+// sibling of `dir`, which is then renamed over `dir`, so `dir` is always the
+// old or the new version whole (a crash leaves at most a stray sibling).
+template <class Fill>
+void replace_directory(const std::filesystem::path& dir, Fill&& fill) {
     namespace fs = std::filesystem;
     const fs::path final_dir = dir.has_filename() ? dir : dir.parent_path();
     const fs::path tmp = final_dir.string() + ".partial-" + std::to_string(::getpid());
@@ -102,6 +101,48 @@ inline void save_checkpoint(trainer<float>& tr, const std::filesystem::path& dir
     fs::remove_all(tmp, ec);
     fs::create_directories(tmp);
     try {
+        fill(tmp);
+        const bool had_old = fs::exists(final_dir);
+        if (had_old) fs::rename(final_dir, old);
+        fs::rename(tmp, final_dir);
+        if (had_old) fs::remove_all(old, ec);
+    } catch (...) {
+        fs::remove_all(tmp, ec);
+        throw;
+    }
+}
+
+// AdamW's moments as "exp_avg.<name>" / "exp_avg_sq.<name>" and its step
+// counter, into a writer / back from a file.
+template <class Adam>
+void add_optimizer_state(io::safetensors_writer& w, const Adam& adam) {
+    detail::add_block(w, adam.first_moment(), "exp_avg.", io::dtype::f32);
+    detail::add_block(w, adam.second_moment(), "exp_avg_sq.", io::dtype::f32);
+    w.set_metadata("step", std::to_string(adam.steps()));
+}
+template <class Adam>
+void load_optimizer_state(const io::safetensors_file& f, Adam& adam, const char* where) {
+    detail::load_block(f, adam.first_moment(), "exp_avg.");
+    detail::load_block(f, adam.second_moment(), "exp_avg_sq.");
+    const auto it = f.metadata().find("step");
+    require(it != f.metadata().end(), where, f.label(), ": metadata has no 'step'");
+    std::int64_t step = 0;
+    try {
+        std::size_t used = 0;
+        step = std::stoll(it->second, &used);
+        require(used == it->second.size() && step >= 0, where, f.label(), ": metadata 'step' is not a count: '",
+                it->second, "'");
+    } catch (const std::logic_error&) {
+        fail(where, f.label(), ": metadata 'step' is not an integer: '", it->second, "'");
+    }
+    adam.set_steps(step);
+}
+
+// Training checkpoint: parameters, adapters, optimizer state, step counter
+// and the caller's metadata (strings), each file atomic.
+inline void save_checkpoint(trainer<float>& tr, const std::filesystem::path& dir,
+                            const std::map<std::string, std::string>& user_metadata = {}) {
+    replace_directory(dir, [&](const std::filesystem::path& tmp) {
         auto& m = tr.model();
         {
             io::safetensors_writer w;
@@ -115,21 +156,12 @@ inline void save_checkpoint(trainer<float>& tr, const std::filesystem::path& dir
             w.write(tmp / "adapters.safetensors");
         }
         io::safetensors_writer w;
-        detail::add_block(w, tr.optimizer().first_moment(), "exp_avg.", io::dtype::f32);
-        detail::add_block(w, tr.optimizer().second_moment(), "exp_avg_sq.", io::dtype::f32);
         for (const auto& [k, v] : user_metadata) w.set_metadata(k, v);
+        add_optimizer_state(w, tr.optimizer());  // after the caller's: its "step" wins
         w.set_metadata("lethe_format", "training-checkpoint-1");
-        w.set_metadata("step", std::to_string(tr.optimizer().steps()));
         w.set_metadata("lora", m.lora() ? "1" : "0");
         w.write(tmp / "optimizer.safetensors");
-        const bool had_old = fs::exists(final_dir);
-        if (had_old) fs::rename(final_dir, old);
-        fs::rename(tmp, final_dir);
-        if (had_old) fs::remove_all(old, ec);
-    } catch (...) {
-        fs::remove_all(tmp, ec);
-        throw;
-    }
+    });
 }
 
 // Restores a checkpoint into a trainer built with the same config and
@@ -151,15 +183,7 @@ inline std::map<std::string, std::string> load_checkpoint(trainer<float>& tr, co
             m.lora() ? "has" : "has not");
     detail::load_block(io::safetensors_file(dir / "model.safetensors"), m.params(), "");
     if (m.lora()) detail::load_block(io::safetensors_file(dir / "adapters.safetensors"), m.lora()->params, "");
-    detail::load_block(opt, tr.optimizer().first_moment(), "exp_avg.");
-    detail::load_block(opt, tr.optimizer().second_moment(), "exp_avg_sq.");
-    std::int64_t step = 0;
-    try {
-        step = std::stoll(get("step"));
-    } catch (const std::exception&) {
-        fail(where, opt.label(), ": metadata 'step' is not an integer: '", get("step"), "'");
-    }
-    tr.optimizer().set_steps(step);
+    load_optimizer_state(opt, tr.optimizer(), where);
     m.zero_grad();
     return md;
 }

@@ -12,17 +12,31 @@
 // learn faster with a larger lr (the demo passes its own).
 // A row longer than the model's context loses tokens from the start of its
 // prompt; the completion is always kept whole.
+// Checkpoints (orpo_checkpointing): every N optimizer steps the adapters,
+// AdamW's moments and step, and the loss curve so far go to one directory,
+// replaced as a whole; a resumed run continues from the step it holds and
+// ends bit-identical to an uninterrupted one (the batch order is a function
+// of (seed, epoch), the dropout masks of the step counter). A checkpoint
+// records a fingerprint of the pairs and the options; resuming with other
+// ones is refused.
 #pragma once
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdio>
+#include <filesystem>
+#include <functional>
 #include <span>
 #include <string>
+#include <type_traits>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "../core/error.hpp"
 #include "../eval/tokenizer.hpp"
 #include "../loss/preference.hpp"
+#include "../model/checkpoint.hpp"
 #include "../model/llama.hpp"
 #include "../model/optim.hpp"
 #include "../privacy/pair_builder.hpp"
@@ -53,6 +67,15 @@ struct cfg_orpo_options {
     }
 };
 
+struct orpo_checkpointing {
+    std::filesystem::path dir;  // empty: no checkpoints
+    std::int64_t every = 0;     // optimizer steps between checkpoints (0: only the last step)
+    bool resume = false;        // continue from the checkpoint in dir (it must exist)
+    // Called after each optimizer step (after its checkpoint, if any): lets a
+    // caller stop a run at a given step, as a kill would.
+    std::function<void(std::int64_t step)> after_step;
+};
+
 struct tokenized_pair {
     std::vector<token_id> prompt, chosen, rejected;
 };
@@ -67,12 +90,40 @@ std::vector<tokenized_pair> tokenize_pairs(const Tok& tok, std::span<const priva
 
 // Trains LoRA adapters (enabled here when the model has none) on the pairs.
 // The base weights stay frozen; merge_lora() afterwards folds the adapters in.
+namespace detail {
+// FNV-1a over the pairs and every option that changes the result.
+inline std::string orpo_fingerprint(std::span<const privacy::pair_sample> pairs, const cfg_orpo_options& o) {
+    std::uint64_t h = 1469598103934665603ull;
+    auto mix = [&](std::string_view s) {
+        for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
+        h = (h ^ 0xffu) * 1099511628211ull;  // separator
+    };
+    for (const auto& p : pairs) {
+        mix(p.prompt);
+        mix(p.chosen);
+        mix(p.rejected);
+    }
+    char buf[512];
+    std::snprintf(buf, sizeof buf, "%.17g|%lld|%.17g|%.17g|%.17g|%.17g|%.17g|%lld|%lld|%.17g|%d|%llu", o.beta,
+                  static_cast<long long>(o.lora.rank), o.lora.alpha, o.lora.dropout, o.lr, o.min_lr_ratio,
+                  o.warmup_fraction, static_cast<long long>(o.epochs), static_cast<long long>(o.batch),
+                  o.max_grad_norm, static_cast<int>(o.nll), static_cast<unsigned long long>(o.seed));
+    mix(buf);
+    for (const auto& t : o.lora.targets) mix(t);
+    std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+    return buf;
+}
+}  // namespace detail
+
 template <class T, eval::text_tokenizer Tok>
 training_curve train_cfg_orpo(model::llama<T>& m, const Tok& tok, std::span<const privacy::pair_sample> pairs,
-                              const cfg_orpo_options& opt, const progress_fn& progress = {}) {
+                              const cfg_orpo_options& opt, const progress_fn& progress = {},
+                              const orpo_checkpointing& ckpt = {}) {
     constexpr const char* where = "lethe::recipe::train_cfg_orpo";
     opt.validate();
     require(!pairs.empty(), where, "no preference pairs");
+    require(ckpt.every >= 0, where, "checkpoint interval must be >= 0, got ", ckpt.every);
+    require(!ckpt.resume || !ckpt.dir.empty(), where, "resume needs a checkpoint directory");
     if (!m.lora()) m.enable_lora(opt.lora, opt.seed);
     const auto tp = tokenize_pairs(tok, pairs);
     const index_t max_seq = m.config().max_seq;
@@ -117,11 +168,61 @@ training_curve train_cfg_orpo(model::llama<T>& m, const Tok& tok, std::span<cons
 
     training_curve curve;
     curve.stage = opt.stage;
-    stage_timer timer(opt.stage, sched.total_steps);
+    const std::string fingerprint = detail::orpo_fingerprint(pairs, opt);
+    std::int64_t first_step = 0;
+    if (ckpt.resume) {
+        if constexpr (std::is_same_v<T, float>) {
+            const auto file = ckpt.dir / "orpo_state.safetensors";
+            require(std::filesystem::exists(file), where, "nothing to resume: '", file.string(), "' does not exist");
+            io::safetensors_file f(file);
+            const auto& md = f.metadata();
+            auto get = [&](const char* key) {
+                const auto it = md.find(key);
+                require(it != md.end(), where, f.label(), ": metadata has no '", key, "'");
+                return it->second;
+            };
+            require(get("lethe_format") == "orpo-checkpoint-1", where, f.label(), ": unknown lethe_format '",
+                    get("lethe_format"), "'");
+            require(get("fingerprint") == fingerprint, where, f.label(),
+                    ": the checkpoint was made with other pairs or options (fingerprint ", get("fingerprint"),
+                    ", this run ", fingerprint, "); start without resume or use the same inputs");
+            model::detail::load_block(f, params, "adapter.");
+            model::load_optimizer_state(f, adam, where);
+            const nlohmann::json c = nlohmann::json::parse(get("curve"));
+            c.at("loss").get_to(curve.loss);
+            c.at("tokens").get_to(curve.tokens);
+            first_step = adam.steps();
+            require(first_step == static_cast<std::int64_t>(curve.loss.size()) && first_step <= sched.total_steps,
+                    where, f.label(), ": step ", first_step, " does not match its curve (", curve.loss.size(),
+                    " losses) or the run's ", sched.total_steps, " steps");
+        } else {
+            fail(where, "checkpoints are float32 only");
+        }
+    }
+    auto save = [&]() {
+        if constexpr (std::is_same_v<T, float>) {
+            model::replace_directory(ckpt.dir, [&](const std::filesystem::path& tmp) {
+                io::safetensors_writer w;
+                model::detail::add_block(w, params, "adapter.", io::dtype::f32);
+                model::add_optimizer_state(w, adam);
+                nlohmann::json c = {{"loss", curve.loss}, {"tokens", curve.tokens}};
+                w.set_metadata("curve", c.dump());
+                w.set_metadata("fingerprint", fingerprint);
+                w.set_metadata("stage", opt.stage);
+                w.set_metadata("total_steps", std::to_string(sched.total_steps));
+                w.set_metadata("lethe_format", "orpo-checkpoint-1");
+                w.write(tmp / "orpo_state.safetensors");
+            });
+        } else {
+            fail(where, "checkpoints are float32 only");
+        }
+    };
+    stage_timer timer(opt.stage, sched.total_steps, first_step);
     m.zero_grad();
-    for (index_t e = 0; e < opt.epochs; ++e) {
+    for (index_t e = first_step / steps_per_epoch; e < opt.epochs; ++e) {
         const auto order = shuffled_indices(tp.size(), opt.seed, 0x0a90000u + std::uint64_t(e));
-        for (index_t s = 0; s < steps_per_epoch; ++s) {
+        for (index_t s = e == first_step / steps_per_epoch ? first_step % steps_per_epoch : 0; s < steps_per_epoch;
+             ++s) {
             // Rows are as long as this batch's longest pair needs (at most the context).
             seq = 2;
             for (index_t i = 0; i < P; ++i) {
@@ -156,6 +257,10 @@ training_curve train_cfg_orpo(model::llama<T>& m, const Tok& tok, std::span<cons
             for (auto k : mask) counted += k != 0;
             curve.tokens += counted;
             if (progress) progress(timer.event(adam.steps(), res.loss, lr, counted));
+            const std::int64_t done = adam.steps();
+            if (!ckpt.dir.empty() && ((ckpt.every > 0 && done % ckpt.every == 0) || done == sched.total_steps))
+                save();
+            if (ckpt.after_step) ckpt.after_step(done);
         }
     }
     curve.seconds = timer.event(0, 0, 0, 0).elapsed_seconds;

@@ -27,8 +27,10 @@ using progress_fn = std::function<void(const progress_event&)>;
 // Wall-clock bookkeeping for one stage.
 class stage_timer {
 public:
-    explicit stage_timer(std::string stage, std::int64_t total_steps)
-        : stage_(std::move(stage)), total_(total_steps), start_(std::chrono::steady_clock::now()) {}
+    // first_step: the step a resumed run starts from (its ETA counts only the
+    // steps this run has done).
+    explicit stage_timer(std::string stage, std::int64_t total_steps, std::int64_t first_step = 0)
+        : stage_(std::move(stage)), total_(total_steps), first_(first_step), start_(std::chrono::steady_clock::now()) {}
 
     progress_event event(std::int64_t step, double loss, double lr, index_t tokens_this_step) {
         tokens_ += tokens_this_step;
@@ -40,13 +42,13 @@ public:
         e.lr = lr;
         e.elapsed_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
         e.tokens_per_second = e.elapsed_seconds > 0 ? double(tokens_) / e.elapsed_seconds : 0.0;
-        e.eta_seconds = step > 0 ? e.elapsed_seconds * double(total_ - step) / double(step) : 0.0;
+        e.eta_seconds = step > first_ ? e.elapsed_seconds * double(total_ - step) / double(step - first_) : 0.0;
         return e;
     }
 
 private:
     std::string stage_;
-    std::int64_t total_;
+    std::int64_t total_, first_;
     std::chrono::steady_clock::time_point start_;
     double tokens_ = 0;
 };
