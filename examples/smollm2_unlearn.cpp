@@ -15,10 +15,12 @@
 // perplexity on clean text, and accuracy on the world's own (fictional)
 // utility questions, which SmolLM2 never saw.
 //   smollm2-unlearn [--people N] [--threads N] [--seed N] [--out DIR] [--model PATH] [--smoke] [--quiet]
+#include <lethe/eval/general_knowledge.hpp>
 #include <lethe/io/gguf_llama_model.hpp>
 #include <lethe/recipe.hpp>
 #include <lethe/recipe/experiment.hpp>
 #include <lethe/recipe/report.hpp>
+#include <lethe/recipe/unlearn.hpp>
 #include <lethe/recipe/variants.hpp>
 
 #include "support/cli.hpp"
@@ -64,66 +66,14 @@ const char* const usage =
     std::exit(2);
 }
 
-// SmolLM2's BPE tokenizer as an eval::text_tokenizer: the ChatML markup the
-// recipe renders ("<|im_start|>", "<|im_end|>") is parsed as control tokens
-// and decoded back to its text; EOS is "<|im_end|>" (id 2 in SmolLM2).
-class chat_tokenizer {
-public:
-    explicit chat_tokenizer(const io::bpe_tokenizer& t) : t_(t) {}
-    index_t vocab_size() const { return static_cast<index_t>(t_.size()); }
-    std::vector<token_id> encode(std::string_view text) const { return t_.encode(text, {.parse_special = true}); }
-    std::string decode(std::span<const token_id> ids) const { return t_.decode(ids, true); }
-    token_id eos() const { return t_.eos(); }
+// SmolLM2's BPE tokenizer with its ChatML markup parsed as control tokens;
+// EOS is "<|im_end|>" (id 2 in SmolLM2).
+using chat_tokenizer = recipe::chat_tokenizer;
 
-private:
-    const io::bpe_tokenizer& t_;
-};
-static_assert(eval::text_tokenizer<chat_tokenizer>);
-
-// General knowledge SmolLM2-135M-Instruct answers correctly before
-// fine-tuning, greedily both without a system message and under the POS
-// sentence: the 18 of 40 candidates it got right both ways (the others it
-// missed, e.g. "Neptune" for the largest planet, or got right only one
-// way). The "MMLU" of this experiment: what unlearning must not destroy.
-const std::vector<eval::qa_item>& general_questions() {
-    static const std::vector<eval::qa_item> q = {
-        {"What is the capital of France?", "Paris"},
-        {"What is the capital of Japan?", "Tokyo"},
-        {"What is the capital of Germany?", "Berlin"},
-        {"What is the capital of England?", "London"},
-        {"What is the capital of Russia?", "Moscow"},
-        {"What is the capital of Egypt?", "Cairo"},
-        {"What is the capital of China?", "Beijing"},
-        {"What is the capital of Canada?", "Ottawa"},
-        {"What is the capital of Australia?", "Canberra"},
-        {"What is the chemical symbol for water?", "H2O"},
-        {"Who wrote Romeo and Juliet?", "Shakespeare"},
-        {"What is the opposite of hot?", "cold"},
-        {"What is the opposite of up?", "down"},
-        {"What is the largest ocean on Earth?", "Pacific"},
-        {"What is the plural of mouse?", "mice"},
-        {"What is the boiling point of water in degrees Celsius?", "100"},
-        {"What is 2 plus 2?", "4"},
-        {"What is the currency of Japan?", "yen"},
-    };
-    return q;
-}
-
-// Clean English (no personal data) for perplexity, next to the world's
-// statements.
-const std::vector<std::string>& general_text() {
-    static const std::vector<std::string> t = {
-        "The sun rises in the east and sets in the west.\n",
-        "Water boils at one hundred degrees Celsius at sea level.\n",
-        "Plants use sunlight to turn water and carbon dioxide into sugar.\n",
-        "A week has seven days and a year has twelve months.\n",
-        "The library opens at nine in the morning and closes at six in the evening.\n",
-        "Please keep your receipt in case you want to return the item.\n",
-        "Rivers carry water from the mountains down to the sea.\n",
-        "Most birds build nests to lay their eggs in spring.\n",
-    };
-    return t;
-}
+// General knowledge SmolLM2 answers correctly before fine-tuning (the
+// experiment's "MMLU") and clean text: lethe/eval/general_knowledge.hpp.
+const std::vector<eval::qa_item>& general_questions() { return eval::general_qa(); }
+const std::vector<std::string>& general_text() { return eval::general_text(); }
 
 struct options {
     long long people = 10, threads = 1, seed = 1;
