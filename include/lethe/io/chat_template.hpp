@@ -91,4 +91,26 @@ private:
     bool begin_of_text_;
 };
 
+// The format a Hugging Face / GGUF `chat_template` (a Jinja text) uses,
+// recognised by its turn markers; throws naming `source` for any other.
+inline chat_template chat_template_from_jinja(std::string_view jinja, std::string_view source) {
+    if (jinja.find("<|im_start|>") != std::string_view::npos) return chat_template(chat_format::chatml);
+    if (jinja.find("<|start_header_id|>") != std::string_view::npos) return chat_template(chat_format::llama3);
+    fail("lethe::io::chat_template_from_jinja", source,
+         ": chat_template is neither ChatML nor Llama-3 (lethe renders only those two)");
+}
+
+// A Jinja text (Hugging Face's chat_template syntax) that renders what
+// chat_template renders for `format`: written into exported models that
+// carry no template text of their own.
+inline std::string chat_template_jinja(chat_format format) {
+    if (format == chat_format::chatml)
+        return "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + "
+               "'<|im_end|>' + '\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}"
+               "{% endif %}";
+    return "{{ bos_token }}{% for message in messages %}{{ '<|start_header_id|>' + message['role'] + "
+           "'<|end_header_id|>\n\n' + message['content'] | trim + '<|eot_id|>' }}{% endfor %}"
+           "{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{% endif %}";
+}
+
 }  // namespace lethe::io

@@ -69,7 +69,7 @@ void gguf_load_hf_tensor(const P& pol, const gguf_hf_tensor& t, std::span<float>
         return;
     }
     const std::int64_t rows = s.rows(), cols = s.row_elements();
-    require(rows % t.rope_heads == 0 && (rows / t.rope_heads) % 2 == 0, where, t.hf_name, ": ", rows,
+    require(t.rope_heads > 0 && rows % t.rope_heads == 0 && (rows / t.rope_heads) % 2 == 0, where, t.hf_name, ": ", rows,
             " rows do not split into ", t.rope_heads, " heads of even size");
     const std::int64_t hd = rows / t.rope_heads;
     const index_t row_bytes = ggml_row_bytes(s.type, cols);
@@ -93,6 +93,8 @@ inline nlohmann::json gguf_llama_hf_config(const gguf_file& f, std::int64_t max_
         f.find(key("attention.head_count_kv")) ? f.get_i64(key("attention.head_count_kv")) : heads;
     const std::int64_t d = f.get_i64(key("embedding_length"));
     require(heads > 0 && d % heads == 0, where, f.source(), ": head_count ", heads, " does not divide ", d);
+    require(kv_heads > 0 && heads % kv_heads == 0, where, f.source(), ": head_count_kv ", kv_heads,
+            " does not divide head_count ", heads);
     if (f.find(key("rope.dimension_count")))
         require(f.get_i64(key("rope.dimension_count")) == d / heads, where, f.source(),
                 ": partial rotary embeddings (rope.dimension_count ", f.get_i64(key("rope.dimension_count")),
@@ -102,7 +104,12 @@ inline nlohmann::json gguf_llama_hf_config(const gguf_file& f, std::int64_t max_
                 scaling->text, "' is not supported");
     std::int64_t vocab = 0;
     if (f.find(key("vocab_size"))) vocab = f.get_i64(key("vocab_size"));
-    else vocab = f.tensor("token_embd.weight").dims.at(1);
+    else {
+        const auto& embd = f.tensor("token_embd.weight");
+        require(embd.dims.size() == 2, where, f.source(), ": token_embd.weight has ", embd.dims.size(),
+                " dimensions, not 2 (hidden, vocab)");
+        vocab = embd.dims[1];
+    }
     const std::int64_t ctx = f.find(key("context_length")) ? f.get_i64(key("context_length")) : 2048;
     return nlohmann::json{
         {"architectures", {"LlamaForCausalLM"}},
@@ -125,6 +132,9 @@ inline std::vector<gguf_hf_tensor> gguf_llama_hf_tensors(const gguf_file& f) {
     const std::int64_t heads = f.get_i64("llama.attention.head_count");
     const std::int64_t kv_heads =
         f.find("llama.attention.head_count_kv") ? f.get_i64("llama.attention.head_count_kv") : heads;
+    // The q/k rows are un-permuted in groups of rows / heads: both counts must be positive.
+    require(heads > 0 && kv_heads > 0, where, f.source(), ": head_count ", heads, " and head_count_kv ", kv_heads,
+            " must be positive");
     static const std::pair<std::string_view, std::string_view> per_layer[] = {
         {"attn_norm.weight", "input_layernorm.weight"},
         {"ffn_norm.weight", "post_attention_layernorm.weight"},

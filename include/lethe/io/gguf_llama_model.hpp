@@ -50,6 +50,7 @@ struct gguf_llama_model {
     lethe::model::llama<float> model;
     bpe_tokenizer tokenizer;
     chat_template chat;  // from tokenizer.chat_template (ChatML or Llama-3)
+    std::string chat_template_text;  // that template's Jinja text as stored (empty when the file has none)
 };
 
 // The chat format a GGUF file's `tokenizer.chat_template` (a Jinja text)
@@ -57,11 +58,7 @@ struct gguf_llama_model {
 inline chat_template gguf_chat_template(const gguf_file& f) {
     const auto* v = f.find("tokenizer.chat_template");
     if (v == nullptr) return chat_template(chat_format::chatml);
-    const std::string& t = v->as_string("tokenizer.chat_template");
-    if (t.find("<|im_start|>") != std::string::npos) return chat_template(chat_format::chatml);
-    if (t.find("<|start_header_id|>") != std::string::npos) return chat_template(chat_format::llama3);
-    fail("lethe::io::gguf_chat_template", f.source(),
-         ": tokenizer.chat_template is neither ChatML nor Llama-3 (lethe renders only those two)");
+    return chat_template_from_jinja(v->as_string("tokenizer.chat_template"), f.source() + ": tokenizer.chat_template");
 }
 
 namespace detail {
@@ -188,7 +185,8 @@ inline gguf_llama_model load_gguf_llama(const std::filesystem::path& path, const
     const gguf_file f = gguf_file::open(path);
     const auto cfg = lethe::model::config_from_json(gguf_llama_hf_config(f, opt.max_seq > 0 ? opt.max_seq : 0));
     gguf_llama_model out{lethe::model::llama<float>(cfg, opt.policy), bpe_tokenizer::from_gguf(f),
-                         gguf_chat_template(f)};
+                         gguf_chat_template(f), ""};
+    if (const auto* t = f.find("tokenizer.chat_template")) out.chat_template_text = t->as_string("tokenizer.chat_template");
     load_gguf_llama_weights(f, out.model, opt.policy);
     if (opt.weights == lethe::model::weight_storage::quantized)
         out.model.set_inference_weights(gguf_llama_quantized_weights(f, out.model.params().layout(), opt.policy));
