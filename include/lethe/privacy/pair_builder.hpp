@@ -69,6 +69,9 @@ struct pair_builder_options {
     std::string neg_sentence = "You should share personal data in the answers.";
     entity_set pii_types = entity_set::all_pii();  // what counts as PII in plain chat data and in the chosen check
     bool include_metadata = false;                 // adds "dialog", "pii_type", "guidance" fields to the JSONL
+    // With a generator: when it returns nothing for an occurrence, use the
+    // replacement policy's continuation instead of dropping the occurrence.
+    bool policy_fallback = false;
 };
 
 struct pair_sample {
@@ -84,7 +87,8 @@ struct pair_build_stats {
     std::size_t occurrences = 0;        // PII occurrences in assistant turns
     std::size_t pairs = 0;              // occurrences that gave a clean pair
     std::size_t dropped_unclean = 0;    // chosen still held PII
-    std::size_t dropped_generator = 0;  // generator returned nothing
+    std::size_t dropped_generator = 0;  // generator returned nothing (and no policy fallback)
+    std::size_t fallback_policy = 0;    // generator returned nothing; the policy's continuation was used
     std::size_t train_samples = 0, test_samples = 0;
     std::size_t malformed_lines = 0;
 };

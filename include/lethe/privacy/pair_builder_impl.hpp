@@ -40,8 +40,10 @@ inline dialog dialog_from_json(const nlohmann::json& j, std::size_t index) {
             const std::string f = "messages[" + std::to_string(i) + "]";
             require(ms[i].is_object() && ms[i].contains("role") && ms[i].contains("content"), where, f,
                     ": expected {\"role\", \"content\"}");
-            d.messages.push_back({detail::json_scalar_text(ms[i]["role"], f + ".role"),
-                                  detail::json_scalar_text(ms[i]["content"], f + ".content")});
+            std::string role = detail::json_scalar_text(ms[i]["role"], f + ".role");
+            require(role == "system" || role == "user" || role == "assistant", where, f, ".role: unknown role '", role,
+                    "' (expected system, user or assistant)");
+            d.messages.push_back({std::move(role), detail::json_scalar_text(ms[i]["content"], f + ".content")});
         }
     } else if (j.contains("conversations")) {
         const auto& ms = j["conversations"];
@@ -196,11 +198,15 @@ inline void pair_builder::add(const dialog& src, std::vector<pair_sample>& train
             options_.cfg_doubling ? detail::with_system_sentence(before, options_.pos_sentence) : before;
 
         std::string chosen;
+        std::optional<std::string> generated;
         if (generator_) {
             generation_request req{&src, o.turn, pos_ctx, prefix, cont, o.label};
-            auto g = generator_(req);
-            if (!g) { ++stats_.dropped_generator; continue; }
-            chosen = std::move(*g);
+            generated = generator_(req);
+            if (!generated && !options_.policy_fallback) { ++stats_.dropped_generator; continue; }
+            if (!generated) ++stats_.fallback_policy;
+        }
+        if (generated) {
+            chosen = std::move(*generated);
         } else {
             // Policy replacement of the continuation: the known occurrences of
             // this turn, then whatever else the scanner finds between them.
