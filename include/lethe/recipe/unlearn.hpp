@@ -1,0 +1,288 @@
+// lethe/recipe/unlearn.hpp - the recipe of arXiv 2412.06846 on a user's own
+// model and dialogs: the steps lethe-unlearn's subcommands run, callable from
+// C++ as well.
+//
+//   load_model        a GGUF file (Llama family: llama.cpp's names and
+//                     tokenizer) or a Hugging Face directory (config.json,
+//                     model.safetensors, tokenizer.json)
+//   build_user_pairs  stage 2: one pair per personal-data occurrence in an
+//                     assistant turn, chosen written by a model (generation.hpp)
+//                     or by the placeholder policy, CFG-aware doubling, split by
+//                     dialog; write_pairs writes TRL JSONL atomically
+//   train_adapter     stage 3: CFG-aware ORPO with LoRA (cfg_orpo.hpp), with
+//                     checkpoints and bit-exact resume
+//   save_adapter /    the adapters in Hugging Face PEFT's layout
+//   load_adapter
+//   evaluate_model    the challenge's attack on held-out dialogs (success rate
+//                     and attempts, per type), PII count of the attack outputs,
+//                     multiple-choice log-likelihood utility on the user's
+//                     questions and the built-in ones, perplexity on clean text;
+//                     without guidance and with CFG at each scale
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "../core/error.hpp"
+#include "../eval/attack.hpp"
+#include "../eval/general_knowledge.hpp"
+#include "../eval/multiple_choice.hpp"
+#include "../io/gguf_llama_model.hpp"
+#include "../io/jsonl.hpp"
+#include "../io/peft.hpp"
+#include "../model/checkpoint.hpp"
+#include "cfg_inference.hpp"
+#include "cfg_orpo.hpp"
+#include "experiment.hpp"
+#include "report.hpp"
+#include "generation.hpp"
+#include "pairs.hpp"
+#include "unlearn_config.hpp"
+#include "user_data.hpp"
+#include "variants.hpp"
+
+namespace lethe::recipe {
+
+// A BPE tokenizer as an eval::text_tokenizer for chat data: the template's
+// control tokens ("<|im_start|>", "<|im_end|>") written in the text are
+// parsed as such, and decoded back to their text.
+class chat_tokenizer {
+public:
+    explicit chat_tokenizer(const io::bpe_tokenizer& t) : t_(&t) {}
+    index_t vocab_size() const { return static_cast<index_t>(t_->size()); }
+    std::vector<token_id> encode(std::string_view text) const { return t_->encode(text, {.parse_special = true}); }
+    std::string decode(std::span<const token_id> ids) const { return t_->decode(ids, true); }
+    token_id eos() const { return t_->eos(); }
+
+private:
+    const io::bpe_tokenizer* t_;
+};
+static_assert(eval::text_tokenizer<chat_tokenizer>);
+
+struct loaded_model {
+    std::unique_ptr<model::llama<float>> model;
+    io::bpe_tokenizer tokenizer;
+    io::chat_template chat;
+    std::filesystem::path source;
+    chat_tokenizer tok() const { return chat_tokenizer(tokenizer); }
+};
+
+// Loads `path` for training and decoding with `slots` KV caches of max_seq
+// tokens (threads: the model's OpenMP policy).
+inline loaded_model load_model(const std::filesystem::path& path, index_t max_seq, index_t slots, int threads) {
+    constexpr const char* where = "lethe::recipe::load_model";
+    require(!path.empty(), where, "no model given");
+    require(std::filesystem::exists(path), where, "model '", path.string(), "' does not exist");
+    require(!std::filesystem::is_directory(path), where, "'", path.string(),
+            "' is a directory; a GGUF file is expected (Hugging Face directories: see docs/recipe.md)");
+    io::gguf_llama_options lo;
+    lo.max_seq = max_seq;
+    lo.slots = slots;
+    lo.policy = par.with_threads(threads);
+    auto g = io::load_gguf_llama(path, lo);
+    loaded_model out{std::make_unique<model::llama<float>>(std::move(g.model)), std::move(g.tokenizer), g.chat, path};
+    require(static_cast<index_t>(out.tokenizer.size()) == out.model->vocab_size(), where, path.string(), ": tokenizer has ",
+            out.tokenizer.size(), " tokens, the model ", out.model->vocab_size());
+    return out;
+}
+
+// ------------------------------------------------------------- stage 2
+struct user_pairs {
+    std::vector<privacy::dialog> dialogs;
+    std::vector<privacy::pair_sample> train, test;
+    std::vector<std::size_t> train_dialogs, test_dialogs;  // indices into dialogs
+    privacy::pair_build_stats stats;
+    answer_generation_stats generation;
+    double seconds = 0;
+};
+
+inline privacy::pair_builder_options pair_options(const unlearn_config& c, const io::chat_template& tpl) {
+    privacy::pair_builder_options po;
+    po.chat_template = tpl;
+    po.test_fraction = c.pairs.test_fraction;
+    po.split_seed = c.seed;
+    po.pos_sentence = c.pos_sentence;
+    po.neg_sentence = c.neg_sentence;
+    po.include_metadata = true;
+    po.policy_fallback = c.generate_fallback == "placeholder";
+    return po;
+}
+
+// Stage 2 on the config's dialogs. With `writer` (a model and its
+// tokenizer) and pairs.chosen == "generate", chosen answers are generated;
+// otherwise they are the placeholder policy's.
+template <causal_lm M = model::llama<float>, eval::text_tokenizer Tok = chat_tokenizer>
+user_pairs build_user_pairs(const unlearn_config& c, const io::chat_template& tpl, M* writer = nullptr,
+                            const Tok* writer_tok = nullptr, const io::chat_template* writer_tpl = nullptr) {
+    const auto t0 = std::chrono::steady_clock::now();
+    user_pairs out;
+    io::jsonl_read_report rep;
+    out.dialogs = read_dialogs(c.dialogs, c.pairs.on_malformed == "skip" ? io::on_malformed::skip : io::on_malformed::fail,
+                               &rep);
+    privacy::pair_builder b(pair_options(c, tpl));
+    privacy::scanner scan;
+    if (c.pairs.chosen == "generate") {
+        require(writer != nullptr && writer_tok != nullptr, "lethe::recipe::build_user_pairs",
+                "pairs.chosen is \"generate\" but no generator model was given");
+        auto g = c.generate;
+        g.seed = c.seed;
+        b.set_generator(model_answer_generator(*writer, *writer_tok, writer_tpl ? *writer_tpl : tpl, scan, g, &out.generation));
+    }
+    for (std::size_t i = 0; i < out.dialogs.size(); ++i) {
+        (b.in_test_split(out.dialogs[i]) ? out.test_dialogs : out.train_dialogs).push_back(i);
+        b.add(out.dialogs[i], out.train, out.test);
+    }
+    out.stats = b.stats();
+    out.stats.malformed_lines = rep.skipped.size();
+    out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    return out;
+}
+
+inline void write_pairs(const std::filesystem::path& path, std::span<const privacy::pair_sample> pairs) {
+    io::jsonl_writer w(path);
+    for (const auto& p : pairs) w.write(p.to_json(true));
+    w.commit();
+}
+
+// ------------------------------------------------------------- stage 3
+inline void save_adapter(const model::llama<float>& m, const std::filesystem::path& dir, const std::string& base_name) {
+    require(m.lora() != nullptr, "lethe::recipe::save_adapter", "the model has no LoRA adapters");
+    const auto& lc = m.lora()->config();
+    io::lora_adapter_config c;
+    c.r = lc.rank;
+    c.lora_alpha = lc.alpha;
+    c.lora_dropout = lc.dropout;
+    c.target_modules = lc.targets;
+    c.base_model_name_or_path = base_name;
+    io::safetensors_writer w;
+    model::detail::add_block(w, m.lora()->params, "", io::dtype::f32);
+    io::write_peft_adapter(dir, c, w);
+}
+
+// Enables LoRA on `m` with the adapter's config and loads its matrices.
+inline void load_adapter(model::llama<float>& m, const std::filesystem::path& dir) {
+    constexpr const char* where = "lethe::recipe::load_adapter";
+    auto a = io::read_peft_adapter(dir);
+    require(a.config.target_modules_regex.empty(), where, dir.string(),
+            ": target_modules as a regular expression is not supported; list the modules");
+    model::lora_config lc;
+    lc.rank = a.config.r;
+    lc.alpha = a.config.lora_alpha;
+    lc.dropout = a.config.lora_dropout;
+    lc.targets = a.config.target_modules;
+    m.enable_lora(lc, 0);
+    model::detail::load_block(a.weights, m.lora()->params, "");
+}
+
+// ------------------------------------------------------------- evaluation
+struct evaluation_inputs {
+    std::vector<eval::pii_dialog> attacked;  // held-out dialogs in the attack's shape
+    std::vector<eval::mc_item> questions;    // the user's, then the built-in ones
+    std::size_t user_questions = 0;
+};
+
+inline evaluation_inputs make_evaluation_inputs(const unlearn_config& c, const user_pairs& p) {
+    evaluation_inputs in;
+    privacy::scanner scan;
+    for (auto i : p.test_dialogs) {
+        if (c.eval.max_dialogs > 0 && static_cast<index_t>(in.attacked.size()) >= c.eval.max_dialogs) break;
+        auto d = to_eval_dialog(p.dialogs[i], scan);
+        if (!d.values.empty()) in.attacked.push_back(std::move(d));
+    }
+    if (!c.eval.questions.empty()) in.questions = read_questions(c.eval.questions);
+    in.user_questions = in.questions.size();
+    if (c.eval.builtin_questions)
+        in.questions.insert(in.questions.end(), eval::general_mc().begin(), eval::general_mc().end());
+    return in;
+}
+
+// One row of the report.
+struct unlearn_variant {
+    std::string name;
+    variant_metrics metrics;              // attack, PII count, perplexity; utility = MC accuracy (all questions)
+    double user_mc_accuracy = -1;         // -1: no user questions
+    double builtin_mc_accuracy = -1;      // -1: built-in questions off
+    double seconds = 0;
+};
+
+// Evaluates `m` without guidance (POS sentence) as `name` and with CFG at
+// each of the config's scales as "<name>-cfg=<g>".
+template <eval::text_tokenizer Tok>
+std::vector<unlearn_variant> evaluate_model(model::llama<float>& m, const Tok& tok, const io::chat_template& tpl,
+                                            const unlearn_config& c, const evaluation_inputs& in,
+                                            const std::string& name, bool guided_too,
+                                            const status_fn& status = {}) {
+    std::vector<unlearn_variant> out;
+    experiment_result scratch;
+    evaluation_set es;
+    es.attacked = in.attacked;
+    es.clean_text = eval::general_text();
+    es.attack.window = c.eval.window;
+    es.attack.max_new_tokens = c.eval.max_new_tokens;
+    es.match = answer_match::contains_word;
+    es.slots = std::max<index_t>(8, m.num_slots());
+    es.chat_template = tpl;
+    const auto space = guidance::parse_cfg_space(c.eval.cfg_space);
+    std::vector<std::pair<std::string, eval::decoding_setup>> setups = {{name, positive_decoding(c.pos_sentence)}};
+    if (guided_too)
+        for (float g : c.eval.cfg_scales) {
+            char label[64];
+            std::snprintf(label, sizeof label, "%s-cfg=%g%s", name.c_str(), double(g),
+                          space == guidance::cfg_space::prob ? "-prob" : space == guidance::cfg_space::logit ? "-logit" : "");
+            setups.push_back({label, cfg_decoding(g, space, c.pos_sentence, c.neg_sentence)});
+        }
+    double ppl = -1;
+    for (const auto& [vname, d] : setups) {
+        const auto t0 = std::chrono::steady_clock::now();
+        unlearn_variant v;
+        v.name = vname;
+        const variant_hook<float> hook = [&](model::llama<float>& mm, const eval::decoding_setup& dd,
+                                             const variant_details&) {
+            const auto mc = eval::multiple_choice(mm, tok, std::span<const eval::mc_item>(in.questions), dd, tpl);
+            index_t user_right = 0, builtin_right = 0;
+            for (std::size_t q = 0; q < in.questions.size(); ++q) {
+                const bool ok = mc.picked[q] == in.questions[q].answer;
+                (q < in.user_questions ? user_right : builtin_right) += ok;
+            }
+            const std::size_t nb = in.questions.size() - in.user_questions;
+            if (in.user_questions) v.user_mc_accuracy = double(user_right) / double(in.user_questions);
+            if (nb) v.builtin_mc_accuracy = double(builtin_right) / double(nb);
+            scratch.variants.back().utility_accuracy = mc.accuracy();
+        };
+        ppl = evaluate_variant(m, tok, es, vname, d, name, ppl, scratch, {}, hook);
+        v.metrics = scratch.variants.back();
+        v.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        if (status)
+            status("evaluated " + vname + ": attack " + detail::fmt("%.1f%%", 100 * v.metrics.attack_success_rate) + " of " +
+                   std::to_string(v.metrics.attack_attempts) + " attempts, PII " + std::to_string(v.metrics.pii_count) +
+                   ", utility (multiple choice) " + detail::fmt("%.1f%%", 100 * v.metrics.utility_accuracy) +
+                   ", perplexity " + detail::fmt("%.3f", ppl) + ", " + detail::fmt("%.1f s", v.seconds));
+        out.push_back(std::move(v));
+    }
+    return out;
+}
+
+inline nlohmann::json to_json(const unlearn_variant& v) {
+    nlohmann::json per_type = nlohmann::json::object();
+    for (const auto& [k, r] : v.metrics.per_type) per_type[k] = r;
+    return {{"name", v.name},
+            {"attack_success_rate", v.metrics.attack_success_rate},
+            {"attack_attempts", v.metrics.attack_attempts},
+            {"attack_hits", v.metrics.attack_hits},
+            {"per_type", per_type},
+            {"pii_count", v.metrics.pii_count},
+            {"utility_mc_accuracy", v.metrics.utility_accuracy},
+            {"user_mc_accuracy", v.user_mc_accuracy < 0 ? nlohmann::json(nullptr) : nlohmann::json(v.user_mc_accuracy)},
+            {"builtin_mc_accuracy", v.builtin_mc_accuracy < 0 ? nlohmann::json(nullptr) : nlohmann::json(v.builtin_mc_accuracy)},
+            {"perplexity", v.metrics.perplexity},
+            {"guidance_scale", v.metrics.guidance_scale},
+            {"cfg_space", v.metrics.space},
+            {"seconds", v.seconds}};
+}
+
+}  // namespace lethe::recipe
