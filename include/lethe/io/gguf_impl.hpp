@@ -185,6 +185,22 @@ public:
             if (!f.tensor_index_.emplace(t.name, i).second)
                 fail(gguf_detail::where, source_, ": duplicate tensor name '", t.name, "'");
         }
+        // Tensors may leave gaps (padding) but never share bytes: a tensor
+        // written through one name must not change another.
+        std::vector<const gguf_tensor_info*> by_offset;
+        by_offset.reserve(f.tensors_.size());
+        for (const auto& t : f.tensors_) by_offset.push_back(&t);
+        std::sort(by_offset.begin(), by_offset.end(),
+                  [](const gguf_tensor_info* a, const gguf_tensor_info* b) { return a->offset < b->offset; });
+        for (std::size_t i = 1; i < by_offset.size(); ++i) {
+            const gguf_tensor_info& a = *by_offset[i - 1];
+            const gguf_tensor_info& b = *by_offset[i];
+            const std::uint64_t a_end = a.offset + static_cast<std::uint64_t>(a.bytes);
+            if (b.offset < a_end)
+                fail(gguf_detail::where, source_, ": tensor '", b.name, "': bytes [", b.offset, ", ",
+                     b.offset + static_cast<std::uint64_t>(b.bytes), ") of the data section overlap tensor '", a.name,
+                     "' (bytes [", a.offset, ", ", a_end, "))");
+        }
     }
 
 private:

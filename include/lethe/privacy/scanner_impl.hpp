@@ -310,7 +310,9 @@ inline candidate classify_digit_groups(std::string_view s, const digit_groups& g
         if (plain && k == 3 && same_sep && (sep1 == '/' || sep1 == '-' || sep1 == '.')) {
             auto num = [&](int j) {
                 int v = 0;
-                for (std::size_t q = g.gb[j]; q < g.ge[j]; ++q) v = v * 10 + (s[q] - '0');
+                // Groups run to 19 digits; dates need at most 4, so saturate
+                // instead of overflowing int on "1234567812-4-4567".
+                for (std::size_t q = g.gb[j]; q < g.ge[j]; ++q) v = v < 100000 ? v * 10 + (s[q] - '0') : 100000;
                 return v;
             };
             const int a = num(0), b = num(1), c = num(2);
@@ -369,6 +371,7 @@ inline candidate classify_digit_groups(std::string_view s, const digit_groups& g
 inline int match_month(std::string_view s, std::size_t pos, std::size_t& end) noexcept {
     static constexpr std::string_view full[] = {"January", "February", "March",     "April",   "May",      "June",
                                                 "July",    "August",   "September", "October", "November", "December"};
+    if (pos >= s.size()) return 0;  // "5 " at the very end: no month follows
     switch (s[pos]) {  // month initials
         case 'J': case 'F': case 'M': case 'A': case 'S': case 'O': case 'N': case 'D': break;
         default: return 0;
