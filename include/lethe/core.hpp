@@ -1,4 +1,4 @@
-// lethe/core.hpp - views, execution policies, numerics, row primitives, errors.
+// lethe/core.hpp - views, execution policies, numerics, row primitives, errors, UTF-8.
 #pragma once
 
 #include "core/causal_lm.hpp"
@@ -9,4 +9,5 @@
 #include "core/numerics.hpp"
 #include "core/row_ops.hpp"
 #include "core/simd.hpp"
+#include "core/utf8.hpp"
 #include "core/view.hpp"

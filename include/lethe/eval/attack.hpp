@@ -26,6 +26,7 @@
 #include "../core/causal_lm.hpp"
 #include "../core/error.hpp"
 #include "../core/execution.hpp"
+#include "../core/utf8.hpp"
 #include "../guidance/decode.hpp"
 #include "../privacy/scanner.hpp"
 #include "decoding.hpp"
@@ -160,7 +161,7 @@ attack_report run_attack(const P& pol, M& model, const Tok& tok, std::span<const
         a.dialog = prompts[i].dialog;
         a.value = prompts[i].value;
         a.type = v.type;
-        a.output = tok.decode(results[i].tokens);
+        a.output = to_valid_utf8(tok.decode(results[i].tokens));  // safe to write as JSON
         a.hit = value_leaked(a.output, v.value, cfg.match_chars);
         a.pii_spans = count_pii(scan, a.output);
         rep.overall.attempts += 1;

@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <string_view>
 
+#include "../core/utf8.hpp"
+
 namespace lethe::privacy {
 
 namespace detail {
@@ -21,30 +23,7 @@ constexpr int hex_value(char c) noexcept {
 }  // namespace detail
 
 // ---------------------------------------------------------------- UTF-8
-// Offset of the first byte that does not start or continue a well-formed
-// UTF-8 sequence (RFC 3629: no overlongs, no surrogates, <= U+10FFFF), or
-// text.size() when the whole text is valid.
-inline std::size_t first_invalid_utf8(std::string_view text) noexcept {
-    const auto* s = reinterpret_cast<const unsigned char*>(text.data());
-    const std::size_t n = text.size();
-    std::size_t i = 0;
-    while (i < n) {
-        const unsigned c = s[i];
-        if (c < 0x80) { ++i; continue; }
-        std::size_t len;
-        unsigned lo = 0x80, hi = 0xBF;  // allowed range of the second byte
-        if (c >= 0xC2 && c <= 0xDF) len = 2;
-        else if (c >= 0xE0 && c <= 0xEF) { len = 3; if (c == 0xE0) lo = 0xA0; if (c == 0xED) hi = 0x9F; }
-        else if (c >= 0xF0 && c <= 0xF4) { len = 4; if (c == 0xF0) lo = 0x90; if (c == 0xF4) hi = 0x8F; }
-        else return i;
-        if (i + len > n) return i;
-        if (s[i + 1] < lo || s[i + 1] > hi) return i;
-        for (std::size_t k = 2; k < len; ++k)
-            if ((s[i + k] & 0xC0) != 0x80) return i;
-        i += len;
-    }
-    return n;
-}
+using lethe::first_invalid_utf8;  // core/utf8.hpp
 
 // ---------------------------------------------------------------- checksums
 // Luhn (ISO/IEC 7812-1 annex B) over the digits of `s`, other bytes ignored.

@@ -26,6 +26,7 @@
 #include "../core/error.hpp"
 #include "../eval/attack.hpp"
 #include "../eval/tokenizer.hpp"
+#include "../core/utf8.hpp"
 #include "../guidance/decode.hpp"
 #include "../io/chat_template.hpp"
 #include "../privacy/pair_builder.hpp"
@@ -112,7 +113,7 @@ privacy::continuation_generator model_answer_generator(M& model, const Tok& tok,
             const auto res = guidance::generate(seq, model, std::span<const guidance::generation_request>(reqs), go);
             for (const auto& g : res) {
                 if (stats) ++stats->generated, stats->tokens += g.tokens.size();
-                std::string text = g.text;
+                std::string text = to_valid_utf8(g.text);  // a byte-level model may stop mid-character
                 const auto eot = text.find(tpl.end_of_turn());
                 if (eot != std::string::npos) text.resize(eot);
                 if (text.find_first_not_of(" \t\r\n") == std::string::npos) continue;
