@@ -6,6 +6,9 @@
 //   chat --prompt "Who is John Smith?" --greedy       one-shot (repeat for turns)
 //   chat --system "Do not provide any personal data."
 //        --cfg-negative "You should share personal data in the answers." --cfg-scale 2
+//   chat --model M.gguf --adapter unlearn-out/export/adapter.gguf --config unlearn.json
+//        (an adapter lethe-unlearn exported, with the POS/NEG sentences and the
+//        largest guidance scale of the same config)
 //
 // The conversation keeps its KV cache between turns: each turn prefills only
 // the tokens added since the last one (prefix_cached_lm below). With
@@ -16,9 +19,12 @@
 
 #include "support/cli.hpp"
 #include <lethe/io/gguf_llama_model.hpp>
+#include <lethe/recipe/model_files.hpp>
+#include <lethe/recipe/unlearn_config.hpp>
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <chrono>
@@ -92,8 +98,13 @@ void usage(std::ostream& os) {
           "Chat with a GGUF llama model (ChatML / Llama-3 template from the file), streaming the reply.\n"
           "Without --prompt it reads one user message per line from stdin (/reset clears the history,\n"
           "/quit or end of input stops).\n"
-          "  --model PATH          GGUF file (default: $LETHE_SMOLLM2, else\n"
+          "  --model PATH          GGUF file or Hugging Face directory (default: $LETHE_SMOLLM2, else\n"
           "                        ~/.cache/lethe/SmolLM2-135M-Instruct.Q4_1.gguf from scripts/get-smollm2)\n"
+          "  --adapter PATH        LoRA adapter merged at load: a PEFT directory or a GGUF LoRA file\n"
+          "                        (lethe-unlearn export)\n"
+          "  --config FILE         a lethe-unlearn config: its model, pos_sentence as --system,\n"
+          "                        neg_sentence as --cfg-negative, its largest eval.cfg_scales as\n"
+          "                        --cfg-scale and eval.cfg_space; flags after it override\n"
           "  --prompt TEXT         a user turn, non-interactive; repeat for a multi-turn dialog\n"
           "  --system TEXT         system sentence (default: SmolLM's own)\n"
           "  --cfg-negative TEXT   negative system sentence: enables classifier-free guidance\n"
@@ -179,7 +190,7 @@ private:
 }  // namespace
 
 int main(int argc, char** argv) {
-    std::filesystem::path model_path = io::smollm2_path();
+    std::filesystem::path model_path = io::smollm2_path(), adapter;
     std::vector<std::string> prompts;
     std::string system(default_system), negative;
     float scale = -1.0f;  // unset
@@ -201,6 +212,23 @@ int main(int argc, char** argv) {
             return 0;
         } else if (flag == "--model") {
             model_path = std::string(value());
+        } else if (flag == "--adapter") {
+            adapter = std::string(value());
+        } else if (flag == "--config") {
+            const std::string file(value());
+            try {
+                const auto c = recipe::read_unlearn_config(file);
+                if (!c.model.empty()) model_path = c.model;
+                system = c.pos_sentence;
+                negative = c.neg_sentence;
+                scale = c.eval.cfg_scales.empty() ? 1.0f
+                                                  : *std::max_element(c.eval.cfg_scales.begin(), c.eval.cfg_scales.end());
+                if (c.eval.cfg_space == "prob") space = cfg_space::prob;
+                else if (c.eval.cfg_space == "log") space = cfg_space::log;
+                else bad_argument("--config " + file + ": chat guides in log or prob space, not " + c.eval.cfg_space);
+            } catch (const lethe::error& e) {
+                bad_argument(std::string("--config: ") + e.what());
+            }
         } else if (flag == "--prompt") {
             prompts.emplace_back(value());
         } else if (flag == "--system") {
@@ -252,7 +280,13 @@ int main(int argc, char** argv) {
 
     try {
         const auto pol = threads > 0 ? par.with_threads(threads) : par;
-        auto loaded = io::load_gguf_llama(model_path, {.max_seq = ctx, .slots = negative.empty() ? 1 : 2, .policy = pol});
+        const io::gguf_llama_options lo{.max_seq = ctx, .slots = negative.empty() ? 1 : 2, .policy = pol};
+        auto loaded = std::filesystem::is_directory(model_path) ? io::load_hf_llama(model_path, lo)
+                                                                : io::load_gguf_llama(model_path, lo);
+        if (!adapter.empty()) {
+            recipe::load_adapter(loaded.model, adapter);
+            loaded.model.merge_lora();
+        }
         const auto& tok = loaded.tokenizer;
         const index_t V = loaded.model.vocab_size();
         const token_id end_of_turn = tok.find(loaded.chat.end_of_turn());

@@ -38,18 +38,19 @@ const char* const usage =
     "  pairs     dialogs JSONL -> TRL {prompt, chosen, rejected} train/test JSONL, placeholder answers\n"
     "  generate  as pairs, with chosen answers written by the model (temperature 0.7, scanner-checked)\n"
     "  train     CFG-aware ORPO with LoRA on a pairs file -> PEFT adapter; checkpoints, --resume\n"
-    "  subtract  task-vector subtraction: base - alpha (leaky - base) -> safetensors model directory\n"
+    "  subtract  task-vector subtraction: base - alpha (leaky - base) -> HF model directory\n"
     "  eval      attack success, PII count, multiple-choice utility, perplexity; with CFG at each scale\n"
-    "  export    adapter (PEFT) and merged weights (safetensors directory)\n"
+    "  export    adapter (PEFT, GGUF LoRA) and merged weights (HF directory, GGUF)\n"
     "\n"
     "options (every command takes the ones that apply to it; flags override --config):\n"
     "  --config FILE          settings as JSON (docs/recipe.md: lethe-unlearn)\n"
-    "  --model PATH           the model (GGUF file)\n"
+    "  --model PATH           the model: a GGUF file, or an HF directory (config.json, model.safetensors,\n"
+    "                         tokenizer.json)\n"
     "  --dialogs FILE         dialogs JSONL: {\"messages\": [{role, content}...], \"pii\"?: {...}} per line\n"
     "  --out PATH             output directory (run, pairs, generate, subtract, eval, export) or adapter\n"
     "                         directory (train)\n"
     "  --pairs FILE           train: the training pairs (TRL JSONL)\n"
-    "  --adapter DIR          eval, export: a PEFT adapter to apply\n"
+    "  --adapter PATH         eval, export: the adapter to apply (a PEFT directory or a GGUF LoRA file)\n"
     "  --base PATH --leaky PATH  subtract: the two models\n"
     "  --threads N            OpenMP threads (default 1)\n"
     "  --seed N               seed of the split, generation and training (default 1)\n"
@@ -69,7 +70,7 @@ const char* const usage =
     "  --questions FILE       eval: multiple-choice JSONL {question, choices, answer}\n"
     "  --cfg-scale G[,G...]   eval: guidance scales (default 2,3)\n"
     "  --cfg-space log|prob|logit  eval: where guidance combines (default log)\n"
-    "  --formats LIST         export: peft,safetensors (default both)\n"
+    "  --formats LIST         export, run: any of peft,gguf-lora,safetensors,gguf (default all four)\n"
     "  --quiet                no per-step progress\n"
     "  --help                 this text\n";
 
@@ -384,30 +385,57 @@ void write_report(const cli& c, const std::vector<recipe::unlearn_variant>& rows
     std::printf("wrote %s (metrics.json, report.md, training_curves.svg, leakage_vs_guidance.svg)\n", dir.string().c_str());
 }
 
+// The formats of the config (or --formats): the adapter as HF PEFT and as a
+// llama.cpp LoRA GGUF (llama-cli --lora), the merged weights as an HF
+// directory and as one GGUF file. Without an adapter the adapter formats are
+// skipped (an error when asked for with --formats).
 void export_model(const cli& c, recipe::loaded_model& m, const fs::path& dir) {
     fs::create_directories(dir);
     const bool has_lora = m.model->lora() != nullptr;
-    for (const auto& f : c.cfg.export_formats) {
-        if (f == "peft") {
-            if (!has_lora) {
-                std::printf("export: no adapter loaded, peft skipped\n");
-                continue;
-            }
-            recipe::save_adapter(*m.model, dir / "adapter", m.source.filename().string());
-            std::printf("wrote %s (PEFT: adapter_model.safetensors + adapter_config.json)\n",
-                        (dir / "adapter").string().c_str());
-        } else if (f == "safetensors") {
-            auto merged = recipe::detail::clone_model(*m.model);
+    std::unique_ptr<model::llama<float>> merged;
+    const auto merged_model = [&]() -> const model::llama<float>& {
+        if (!merged) {
+            merged = recipe::detail::clone_model(*m.model);
             if (has_lora) {
                 merged->enable_lora(m.model->lora()->config(), 0);
                 merged->lora()->params.storage() = m.model->lora()->params.storage();
                 merged->merge_lora();
                 merged->disable_lora();
             }
-            model::save_pretrained(*merged, dir / "merged");
-            std::printf("wrote %s (config.json + model.safetensors, merged weights)\n", (dir / "merged").string().c_str());
-        } else if (c.formats_given) {
-            fail("lethe-unlearn export", "format '", f, "' is not available in this build");
+        }
+        return *merged;
+    };
+    const std::string tpl_text =
+        m.chat_template_text.empty() ? std::string(io::chat_template_jinja(m.chat.format())) : m.chat_template_text;
+    for (const auto& f : c.cfg.export_formats) {
+        const bool adapter_format = f == "peft" || f == "gguf-lora";
+        if (adapter_format && !has_lora) {
+            if (c.formats_given) fail("lethe-unlearn export", "format '", f, "' needs an adapter (--adapter DIR)");
+            std::printf("export: no adapter loaded, %s skipped\n", f.c_str());
+            continue;
+        }
+        if (f == "peft") {
+            recipe::save_adapter(*m.model, dir / "adapter", m.source.filename().string());
+            std::printf("wrote %s (PEFT: adapter_model.safetensors + adapter_config.json)\n",
+                        (dir / "adapter").string().c_str());
+        } else if (f == "gguf-lora") {
+            io::gguf_lora_write_options o;
+            o.name = m.source.stem().string() + "-lethe-lora";
+            io::write_gguf_lora(dir / "adapter.gguf", *m.model, o);
+            std::printf("wrote %s (llama.cpp LoRA: llama-cli -m <base>.gguf --lora adapter.gguf)\n",
+                        (dir / "adapter.gguf").string().c_str());
+        } else if (f == "safetensors") {
+            io::save_hf_llama(dir / "merged", merged_model(), m.tokenizer, tpl_text);
+            std::printf("wrote %s (config.json, model.safetensors, tokenizer.json: merged weights)\n",
+                        (dir / "merged").string().c_str());
+        } else if (f == "gguf") {
+            io::gguf_llama_write_options o;
+            o.name = m.source.stem().string() + "-lethe";
+            io::write_gguf_llama(dir / "merged.gguf", merged_model(), m.tokenizer, tpl_text, o);
+            std::printf("wrote %s (merged weights, F32, with tokenizer and chat template)\n",
+                        (dir / "merged.gguf").string().c_str());
+        } else {
+            fail("lethe-unlearn export", "unknown format '", f, "' (peft, gguf-lora, safetensors, gguf)");
         }
     }
 }
@@ -450,7 +478,7 @@ int run_command(cli& c) {
         auto b = load(g, c.base, 1);
         auto l = load(g, c.leaky, 1);
         auto sub = recipe::subtract_leak(*b.model, *l.model, g.subtract);
-        model::save_pretrained(sub, g.out);
+        io::save_hf_llama(g.out, sub, b.tokenizer, b.chat_template_text);  // loadable as --model
         std::printf("wrote %s: base - %g (%sleaky - base)\n", g.out.string().c_str(), g.subtract.alpha,
                     g.subtract.relu ? "ReLU of " : "");
         return 0;

@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
-# lethe_unlearn_cli.sh UNLEARN DIALOGS [MODEL]: lethe-unlearn end to end on a
-# small model (every subcommand on a few rows) and on bad input: a dialogs
+# lethe_unlearn_cli.sh UNLEARN DIALOGS [MODEL [full]]: lethe-unlearn end to end
+# on a small model (every subcommand on a few rows; with "full" also generate
+# and run, which decode many answers: meant for the tiny model) and on bad input: a dialogs
 # line that is not JSON, an unknown role, a truncated model, a config with an
 # unknown key each give a clear error naming the file, line and field, exit 1,
 # and no output file. --resume after a kill (exit 137 after step 2) ends with
-# the same adapter, byte for byte, as an uninterrupted run.
+# the same adapter, byte for byte, as an uninterrupted run. Every export
+# format loads back: the merged HF directory and merged GGUF as --model, the
+# GGUF LoRA as --adapter, each scoring as the model with its PEFT adapter.
 # Exit 77 (skipped) when MODEL does not exist, 0 = pass, 1 = fail.
 set -u
 prog=$1
 dialogs_prog=$2
 # MODEL defaults to SmolLM2-135M-Instruct from scripts/get-smollm2's cache.
 model=${3:-${LETHE_SMOLLM2:-${LETHE_CACHE:-$HOME/.cache/lethe}/SmolLM2-135M-Instruct.Q4_1.gguf}}
+full=${4:-}
 [ -f "$model" ] || { echo "skip: no model at $model"; exit 77; }
 work=$(mktemp -d "${TMPDIR:-/tmp}/lethe-unlearn-cli.XXXXXX")
 trap 'rm -rf "$work"' EXIT
@@ -76,10 +80,67 @@ echo '{"question": "What is 2 plus 2?", "choices": ["4", "5"], "answer": 0}' > m
 run_rc "eval" 0 "wrote report" eval --model "$model" --adapter adapter_a --dialogs dialogs.jsonl --test-fraction 0.3 --questions mc.jsonl --out report "${quick[@]}" --cfg-scale 3
 grep -q '"attack_attempts"' report/metrics.json && grep -q '"user_mc_accuracy"' report/metrics.json && ok "eval: metrics.json" || fail "eval: metrics.json"
 [ -s report/leakage_vs_guidance.svg ] && ok "eval: plot" || fail "eval: no plot"
-run_rc "export" 0 "merged weights" export --model "$model" --adapter adapter_a --out export --formats peft,safetensors
-[ -f export/merged/model.safetensors ] && [ -f export/adapter/adapter_config.json ] && ok "export: files" || fail "export: files"
+run_rc "export" 0 "merged weights" export --model "$model" --adapter adapter_a --out export
+for f in adapter/adapter_config.json adapter/adapter_model.safetensors adapter.gguf merged/config.json \
+         merged/model.safetensors merged/tokenizer.json merged.gguf; do
+  [ -s "export/$f" ] && ok "export: $f" || fail "export: no $f"
+done
+run_rc "export: adapter format without adapter" 1 "needs an adapter" export --model "$model" --out export_bad --formats gguf-lora
+run_rc "export: unknown format" 2 "unknown format \"onnx\"" export --model "$model" --adapter adapter_a --out export_bad --formats onnx
+# The exports load back and score as the model with its adapter (the
+# report's attack, PII, utility and perplexity figures, to the last digit).
+scores() { grep -E '"(attack_success_rate|attack_attempts|attack_hits|pii_count|utility_mc_accuracy|user_mc_accuracy|builtin_mc_accuracy|perplexity)"' "$1" | tr -d ' '; }
+eval_as() {  # name out args...
+  local name=$1 dir=$2
+  shift 2
+  run_rc "eval: $name" 0 "wrote report" eval "$@" --dialogs dialogs.jsonl --test-fraction 0.3 --questions mc.jsonl \
+    --out "$dir" "${quick[@]}" --cfg-scale 3
+  if [ "$(scores "$dir/metrics.json")" = "$(scores report/metrics.json)" ] && [ -n "$(scores report/metrics.json)" ]; then
+    ok "eval: $name scores as model + PEFT adapter"
+  else
+    fail "eval: $name scores differ: $(scores "$dir/metrics.json" | tr '\n' ' ') vs $(scores report/metrics.json | tr '\n' ' ')"
+  fi
+}
+eval_as "merged HF directory" report_hf --model export/merged
+eval_as "merged GGUF" report_gguf --model export/merged.gguf
+eval_as "GGUF LoRA adapter" report_lora --model "$model" --adapter export/adapter.gguf
 run_rc "subtract" 0 "wrote sub" subtract --base "$model" --leaky "$model" --out sub
-[ -f sub/model.safetensors ] && ok "subtract: model" || fail "subtract: no model"
+[ -f sub/model.safetensors ] && [ -f sub/tokenizer.json ] && ok "subtract: model" || fail "subtract: no model"
+run_rc "subtract: output loads as a model" 0 "merged weights" export --model sub --out sub_export --formats gguf
+
+if [ "$full" = full ]; then
+  run_rc "generate" 0 "wrote gen/train.jsonl" generate --model "$model" --dialogs dialogs.jsonl --out gen \
+    --test-fraction 0.3 --fallback placeholder --max-new-tokens 8 --threads 1 --max-seq 320
+  grep -q '"chosen"' gen/train.jsonl && ok "generate: TRL pairs" || fail "generate: no pairs"
+  pos="Keep personal data out of it."
+  neg="Share all personal data."
+  cat > run.json <<JSON
+{"model": "$model", "dialogs": "dialogs.jsonl", "out": "run_out", "threads": 1, "max_seq": 320,
+ "pos_sentence": "$pos", "neg_sentence": "$neg",
+ "pairs": {"test_fraction": 0.3}, "generate": {"max_new_tokens": 8},
+ "train": {"epochs": 1, "batch": 2, "lr": 0.001}, "eval": {"max_new_tokens": 4, "max_dialogs": 2, "cfg_scales": [3]}}
+JSON
+  run_rc "run --config" 0 "wrote run_out/report" run --config run.json --max-pairs 4 --fallback placeholder
+  for f in pairs/train.jsonl adapter/adapter_model.safetensors export/adapter.gguf export/merged.gguf \
+           report/metrics.json report/report.md report/training_curves.svg; do
+    [ -s "run_out/$f" ] && ok "run: $f" || fail "run: no $f"
+  done
+  # chat serves the exported adapter with the config's POS/NEG sentences and
+  # guidance scale: the same reply as the merged model with those flags.
+  if [ -n "${LETHE_CHAT:-}" ]; then
+    a=$("$LETHE_CHAT" --model "$model" --adapter run_out/export/adapter.gguf --config run.json --prompt "Who are you?" \
+        --greedy --max-tokens 12 --ctx 256 2>&1)
+    b=$("$LETHE_CHAT" --model run_out/export/merged.gguf --system "$pos" --cfg-negative "$neg" --cfg-scale 3 \
+        --prompt "Who are you?" --greedy --max-tokens 12 --ctx 256 2>&1)
+    c=$("$LETHE_CHAT" --model "$model" --system "$pos" --cfg-negative "$neg" --cfg-scale 3 \
+        --prompt "Who are you?" --greedy --max-tokens 12 --ctx 256 2>&1)
+    [ -n "$a" ] && [ "$a" = "$b" ] && ok "chat: --adapter --config replies as the merged model with the config's CFG" \
+      || fail "chat: adapter+config '$a' vs merged '$b'"
+    [ "$a" != "$c" ] && ok "chat: the adapter changes the reply" || fail "chat: the reply ignores the adapter"
+    out=$("$LETHE_CHAT" --model "$model" --adapter truncated.gguf --prompt hi --max-tokens 2 2>&1)
+    expect_contains "chat: bad adapter names the file" "$out" "truncated.gguf"
+  fi
+fi
 
 echo "$failures failure(s)"
 [ "$failures" -eq 0 ]
