@@ -7,3 +7,7 @@ set_tests_properties(test_gguf_smollm2 PROPERTIES SKIP_RETURN_CODE 77)
 lethe_add_test(test_gguf_matvec SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_gguf_matvec.cpp)
 # Quantised inference weights of the model on a synthetic GGUF llama (every block type).
 lethe_add_test(test_gguf_quantized_llama SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_gguf_quantized_llama.cpp)
+# lethe's GGUF LoRA export as llama.cpp runs it (tests/fixtures/io/smollm2_lora_logits.json,
+# tools/golden/llamacpp_lora.py); label model, skipped without the file.
+lethe_add_test(test_gguf_lora_smollm2 SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_gguf_lora_smollm2.cpp LABELS model TIMEOUT 1800)
+set_tests_properties(test_gguf_lora_smollm2 PROPERTIES SKIP_RETURN_CODE 77)
