@@ -9,6 +9,8 @@
 #define BOOST_TEST_MODULE fuzz_regressions
 #include <boost/test/unit_test.hpp>
 
+#include "lethe_test.hpp"  // fixtures_dir
+
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
@@ -129,7 +131,7 @@ void expect_rejected(entry run, const std::string& image, const char* what) {
 }  // namespace
 
 BOOST_AUTO_TEST_CASE(every_seed_and_reproducer_is_handled) {
-    const fs::path root = LETHE_FUZZ_DIR;
+    const fs::path root = fs::path(lethe_test::fixtures_dir()).parent_path() / "fuzz";  // tests/fuzz
     for (const auto& t : targets) {
         const int seeds = replay(t, root / "corpus" / t.name);
         replay(t, root / "regressions" / t.name);

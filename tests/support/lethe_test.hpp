@@ -23,7 +23,17 @@
 
 namespace lethe_test {
 
-inline std::string fixture_path(const std::string& name) { return std::string(LETHE_FIXTURES_DIR) + "/" + name; }
+// tests/fixtures in the source tree. CMake builds compile it into one small
+// library (tests/support/lethe_test_paths.cpp), so no other translation unit
+// has a path of the checkout in its flags and a compiler cache (.ci/run's
+// ccache) serves them to every clone; builds without CMake define the macro.
+#if defined(LETHE_FIXTURES_DIR)
+inline std::string fixtures_dir() { return LETHE_FIXTURES_DIR; }
+#else
+std::string fixtures_dir();
+#endif
+
+inline std::string fixture_path(const std::string& name) { return fixtures_dir() + "/" + name; }
 
 inline std::string read_file(const std::string& path) {
     std::ifstream f(path, std::ios::binary);
