@@ -101,3 +101,57 @@ void BM_privacy_scan_pseudonymise(benchmark::State& state) {
 BENCHMARK(BM_privacy_scan_pseudonymise)->Unit(benchmark::kMillisecond);
 
 }  // namespace
+
+namespace {
+
+// Worst cases for a pattern scanner: long runs that every recogniser may
+// start on and none completes (one repeated letter, digit or separator,
+// digit strings that look like phone, card or IP prefixes, e-mail-ish
+// runs). A scanner that backtracks or rescans from every start is quadratic
+// here; lethe's is linear, so MB/s at 1 MB and 10 MB must be the same and
+// within 2x of chat text (issue 16). "'Ab '" (capitalised words, each a
+// gazetteer look-up) is the slow case the scanner's design accepts.
+// Args: (input kind, MB).
+const char* const adversarial_names[] = {"chat",    "letter a", "digit 7",      "random digits", "'1 ' pairs",
+                                         "'12.'",   "'a.'",     "'x@'",         "spaces",        "'+1-'",
+                                         "'Ab '"};
+
+std::string adversarial_text(int kind, std::size_t bytes) {
+    if (kind == 0) {
+        std::string t;
+        while (t.size() < bytes) t += chat_text();
+        t.resize(bytes);
+        return t;
+    }
+    static constexpr const char* units[] = {"", "a", "7", "", "1 ", "12.", "a.", "x@", " ", "+1-", "Ab "};
+    std::string t;
+    t.reserve(bytes + 8);
+    if (kind == 3) {
+        lethe::privacy::splitmix64 r{7};
+        while (t.size() < bytes) t += static_cast<char>('0' + r.below(10));
+    } else {
+        while (t.size() < bytes) t += units[kind];
+    }
+    t.resize(bytes);
+    return t;
+}
+
+void BM_privacy_scan_adversarial(benchmark::State& state) {
+    const int kind = static_cast<int>(state.range(0));
+    const std::string t = adversarial_text(kind, static_cast<std::size_t>(state.range(1)) << 20);
+    lethe::privacy::scanner sc;
+    std::vector<lethe::privacy::entity_span> spans;
+    for (auto _ : state) {
+        sc.scan(t, spans);
+        benchmark::DoNotOptimize(spans.data());
+    }
+    state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * t.size()));
+    state.SetLabel(adversarial_names[kind]);
+    state.counters["spans"] = static_cast<double>(spans.size());
+}
+BENCHMARK(BM_privacy_scan_adversarial)
+    ->ArgsProduct({{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, {1, 10}})
+    ->Unit(benchmark::kMillisecond)
+    ->MinTime(0.2);
+
+}  // namespace
