@@ -55,6 +55,32 @@ PROMPTS = [
 ]
 
 
+def prompt_entry(llm, text, greedy_tokens):
+    """llama.cpp on one prompt: token ids, the top-K logits at its last
+    position, a greedy continuation (stopping at EOS) and each step's margin
+    between the best and second-best logit."""
+    import numpy as np
+    eos = llm.token_eos()
+    ids = llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
+    llm.reset()
+    llm.eval(ids)
+    z = np.array(llm.scores[llm.n_tokens - 1], dtype=np.float64)
+    top = np.argsort(-z, kind="stable")[:TOP_K]
+    entry = {"text": text, "ids": ids, "top": [[int(i), float(z[i])] for i in top], "greedy": [], "margins": []}
+    for _ in range(greedy_tokens):
+        order = np.argsort(-z, kind="stable")[:2]
+        nxt = int(order[0])
+        entry["greedy"].append(nxt)
+        entry["margins"].append(round(float(z[order[0]] - z[order[1]]), 6))
+        if nxt == eos:
+            break
+        llm.eval([nxt])
+        z = np.array(llm.scores[llm.n_tokens - 1], dtype=np.float64)
+    entry["greedy_text"] = llm.detokenize(entry["greedy"]).decode("utf-8", "replace")
+    print(f"{len(ids):3d} prompt tokens -> {entry['greedy_text']!r}")
+    return entry
+
+
 def main():
     try:
         import llama_cpp
@@ -68,28 +94,8 @@ def main():
     # Defaults otherwise: KV cache in f16, no flash attention, CPU only.
     llm = llama_cpp.Llama(model_path=str(path), n_ctx=512, n_threads=THREADS, n_threads_batch=THREADS,
                           n_batch=512, n_gpu_layers=0, logits_all=True, verbose=False)
-    eos = llm.token_eos()
-    out = []
     t0 = time.time()
-    for text in PROMPTS:
-        ids = llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
-        llm.reset()
-        llm.eval(ids)
-        z = np.array(llm.scores[llm.n_tokens - 1], dtype=np.float64)
-        top = np.argsort(-z, kind="stable")[:TOP_K]
-        entry = {"text": text, "ids": ids, "top": [[int(i), float(z[i])] for i in top], "greedy": [], "margins": []}
-        for _ in range(GREEDY_TOKENS):
-            order = np.argsort(-z, kind="stable")[:2]
-            nxt = int(order[0])
-            entry["greedy"].append(nxt)
-            entry["margins"].append(round(float(z[order[0]] - z[order[1]]), 6))
-            if nxt == eos:
-                break
-            llm.eval([nxt])
-            z = np.array(llm.scores[llm.n_tokens - 1], dtype=np.float64)
-        entry["greedy_text"] = llm.detokenize(entry["greedy"]).decode("utf-8", "replace")
-        out.append(entry)
-        print(f"{len(ids):3d} prompt tokens -> {entry['greedy_text']!r}")
+    out = [prompt_entry(llm, text, GREEDY_TOKENS) for text in PROMPTS]
     doc = {
         "source": f"llama.cpp via llama-cpp-python {llama_cpp.__version__}, CPU, n_threads={THREADS}, "
                   "KV cache f16, Llama.eval + scores",

@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from llamacpp import ROOT, model_path, write_json  # noqa: E402
-from llamacpp_logits import PROMPTS, THREADS, TOP_K  # noqa: E402
+from llamacpp_logits import PROMPTS, THREADS, TOP_K, prompt_entry  # noqa: E402
 
 OUT = ROOT / "tests/fixtures/io/smollm2_lora_logits.json"
 GREEDY_TOKENS = 16
@@ -56,28 +56,8 @@ def main():
     llm = llama_cpp.Llama(model_path=str(path), lora_path=str(adapter), lora_scale=1.0, n_ctx=512,
                           n_threads=THREADS, n_threads_batch=THREADS, n_batch=512, n_gpu_layers=0,
                           logits_all=True, verbose=False)
-    eos = llm.token_eos()
-    out = []
     t0 = time.time()
-    for text in PROMPTS:
-        ids = llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
-        llm.reset()
-        llm.eval(ids)
-        z = np.array(llm.scores[llm.n_tokens - 1], dtype=np.float64)
-        top = np.argsort(-z, kind="stable")[:TOP_K]
-        entry = {"text": text, "ids": ids, "top": [[int(i), float(z[i])] for i in top], "greedy": [], "margins": []}
-        for _ in range(GREEDY_TOKENS):
-            order = np.argsort(-z, kind="stable")[:2]
-            nxt = int(order[0])
-            entry["greedy"].append(nxt)
-            entry["margins"].append(round(float(z[order[0]] - z[order[1]]), 6))
-            if nxt == eos:
-                break
-            llm.eval([nxt])
-            z = np.array(llm.scores[llm.n_tokens - 1], dtype=np.float64)
-        entry["greedy_text"] = llm.detokenize(entry["greedy"]).decode("utf-8", "replace")
-        out.append(entry)
-        print(f"{len(ids):3d} prompt tokens -> {entry['greedy_text']!r}")
+    out = [prompt_entry(llm, text, GREEDY_TOKENS) for text in PROMPTS]
     doc = {
         "source": f"llama.cpp via llama-cpp-python {llama_cpp.__version__}, CPU, n_threads={THREADS}, "
                   "KV cache f16, Llama(lora_path=..., lora_scale=1.0), Llama.eval + scores",
