@@ -405,8 +405,7 @@ void export_model(const cli& c, recipe::loaded_model& m, const fs::path& dir) {
         }
         return *merged;
     };
-    const std::string tpl_text =
-        m.chat_template_text.empty() ? std::string(io::chat_template_jinja(m.chat.format())) : m.chat_template_text;
+    const std::string tpl_text = m.chat_template_to_store();
     for (const auto& f : c.cfg.export_formats) {
         const bool adapter_format = f == "peft" || f == "gguf-lora";
         if (adapter_format && !has_lora) {
@@ -478,7 +477,7 @@ int run_command(cli& c) {
         auto b = load(g, c.base, 1);
         auto l = load(g, c.leaky, 1);
         auto sub = recipe::subtract_leak(*b.model, *l.model, g.subtract);
-        io::save_hf_llama(g.out, sub, b.tokenizer, b.chat_template_text);  // loadable as --model
+        io::save_hf_llama(g.out, sub, b.tokenizer, b.chat_template_to_store());  // loadable as --model
         std::printf("wrote %s: base - %g (%sleaky - base)\n", g.out.string().c_str(), g.subtract.alpha,
                     g.subtract.relu ? "ReLU of " : "");
         return 0;

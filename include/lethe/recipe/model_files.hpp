@@ -44,6 +44,11 @@ struct loaded_model {
     io::bpe_tokenizer tokenizer;
     io::chat_template chat;
     std::string chat_template_text;  // the template's Jinja text as the source stored it (may be empty)
+    // What an exported model stores: the source's text, else the canonical
+    // Jinja of its format.
+    std::string chat_template_to_store() const {
+        return chat_template_text.empty() ? io::chat_template_jinja(chat.format()) : chat_template_text;
+    }
     std::filesystem::path source;
     chat_tokenizer tok() const { return chat_tokenizer(tokenizer); }
 };
