@@ -124,6 +124,21 @@ BOOST_AUTO_TEST_CASE(overwrite_is_all_or_nothing) {
     BOOST_CHECK_EQUAL(lethe_test::read_file((dir.path / "file").string()), "x");
 }
 
+// Integral alphas are written as JSON integers (as PEFT does); alphas beyond
+// int64 or with a fraction stay doubles and read back unchanged (the fuzzer
+// found the int64 cast of 4.9e105 undefined).
+BOOST_AUTO_TEST_CASE(alpha_round_trips_at_any_magnitude) {
+    for (const double a : {16.0, 0.5, -3.0, 4.88889e105, -1e300, 9.3e18, 0x1p53}) {
+        lora_adapter_config c = tiny_config();
+        c.lora_alpha = a;
+        const nlohmann::json j = to_json(c);
+        BOOST_TEST_CONTEXT("alpha " << a) {
+            BOOST_CHECK_EQUAL(j["lora_alpha"].is_number_integer(), std::abs(a) < 0x1p53 && a == std::trunc(a));
+            BOOST_CHECK_EQUAL(lora_adapter_config_from_json(j, "x").lora_alpha, a);
+        }
+    }
+}
+
 BOOST_AUTO_TEST_CASE(config_errors_name_the_field) {
     const auto good = to_json(tiny_config());
     struct bad_case {

@@ -112,8 +112,9 @@ inline nlohmann::json to_json(const lora_adapter_config& c) {
     j["peft_type"] = "LORA";
     j["task_type"] = c.task_type;
     j["r"] = c.r;
-    // PEFT's configs carry an integer alpha; keep integral values integers.
-    if (c.lora_alpha == static_cast<double>(static_cast<std::int64_t>(c.lora_alpha)))
+    // PEFT's configs carry an integer alpha; keep integral values integers. The
+    // range check comes first: casting a double beyond int64 is undefined.
+    if (std::abs(c.lora_alpha) < 0x1p53 && c.lora_alpha == std::trunc(c.lora_alpha))
         j["lora_alpha"] = static_cast<std::int64_t>(c.lora_alpha);
     else
         j["lora_alpha"] = c.lora_alpha;
