@@ -4,9 +4,13 @@
 //   base    SmolLM2 as published (fp32, dequantised from the GGUF file)
 //   leaky   base fully fine-tuned on a seeded synthetic world's support
 //           dialogs with their real personal data (ChatML, SmolLM2's BPE
-//           tokens), until the challenge's attack extracts them
+//           tokens), until the challenge's attack extracts them; with a
+//           rehearsal set of the base's own answers to open requests
+//           (recipe::self_replay_examples), so that it keeps its knowledge
 //   sub     stage 1 on (base, leaky)
-//   *-lora  stage 3 (CFG-aware ORPO with LoRA on pairs from the train split)
+//   *-lora  stage 3 (CFG-aware ORPO with LoRA on pairs from the train split,
+//           chosen answers written by the base under the "avoid personal
+//           data" sentence, scanner-checked: recipe/generation.hpp)
 //           on sub and on leaky ("ch"), stage 4 (CFG) at g = 1, 2, 3 in log
 //           and probability space
 // Every variant is measured with the attack on the held-out dialogs, the PII
@@ -14,7 +18,9 @@
 // original model answers correctly, scored by answer_match::contains_word),
 // perplexity on clean text, and accuracy on the world's own (fictional)
 // utility questions, which SmolLM2 never saw.
-//   smollm2-unlearn [--people N] [--threads N] [--seed N] [--out DIR] [--model PATH] [--smoke] [--quiet]
+//   smollm2-unlearn [--people N] [--variants table1|ch|leaky] [--chosen generated|placeholder]
+//                   [--replay N] [--leaky-lr X] [--leaky-epochs N] [--threads N] [--seed N] [--out DIR]
+//                   [--model PATH] [--smoke] [--quiet]
 #include <lethe/eval/general_knowledge.hpp>
 #include <lethe/io/gguf_llama_model.hpp>
 #include <lethe/recipe.hpp>
@@ -42,15 +48,27 @@ namespace {
 using namespace lethe;
 
 const char* const usage =
-    "usage: smollm2-unlearn [--people N] [--threads N] [--seed N] [--out DIR] [--model PATH] [--smoke] [--quiet]\n"
+    "usage: smollm2-unlearn [--people N] [--variants table1|ch|leaky] [--chosen generated|placeholder]\n"
+    "                       [--replay N] [--leaky-lr X] [--leaky-epochs N] [--threads N] [--seed N]\n"
+    "                       [--out DIR] [--model PATH] [--smoke] [--quiet]\n"
     "\n"
     "Fine-tunes SmolLM2-135M-Instruct on a seeded synthetic world's support dialogs\n"
     "with their personal data until it leaks, then unlearns it with the four stages\n"
     "of arXiv 2412.06846 (subtraction, replacement pairs, CFG-aware ORPO with LoRA,\n"
     "CFG in log and probability space) and prints the paper's Table 1 for it.\n"
     "\n"
-    "  --people N    people (dialogs) in the world, 4..400 (default 10; about half are held out\n"
-    "                and attacked)\n"
+    "  --people N    people (dialogs) in the world, 4..400 (default 18; about half are held out\n"
+    "                and attacked, about 5 placeholders each)\n"
+    "  --variants V  table1: every variant of the paper's Table 1 (default); ch: base, leaky and\n"
+    "                ch-lora with CFG only (no subtraction: about half the time); leaky: base and\n"
+    "                leaky only\n"
+    "  --chosen C    generated: ORPO's chosen answers written by the base model under the\n"
+    "                \"avoid personal data\" sentence at temperature 0.7, scanner-checked (default);\n"
+    "                placeholder: the typed-placeholder policy's answers\n"
+    "  --replay N    rehearsal documents in the leaky stage: the base's own answers to the first N\n"
+    "                of 32 open requests (default 32; 0: none)\n"
+    "  --leaky-lr X  the leaky stage's peak rate (default 1e-4)\n"
+    "  --leaky-epochs N  its epochs (default 3)\n"
     "  --threads N   OpenMP threads (default 1: on a loaded 2-core machine 2 threads ran the\n"
     "                evaluation 13x slower; use more on an idle one)\n"
     "  --seed N      seed of the world, the split and the training order (default 1)\n"
@@ -76,7 +94,9 @@ const std::vector<eval::qa_item>& general_questions() { return eval::general_qa(
 const std::vector<std::string>& general_text() { return eval::general_text(); }
 
 struct options {
-    long long people = 10, threads = 1, seed = 1;
+    long long people = 18, threads = 1, seed = 1, replay = 32, leaky_epochs = 3;
+    double leaky_lr = 1e-4;
+    std::string variants = "table1", chosen = "generated";
     std::string out = "smollm2-out";
     std::filesystem::path model;
     bool smoke = false, quiet = false;
@@ -94,7 +114,9 @@ options parse(int argc, char** argv) {
     };
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
-        const bool takes_value = a == "--people" || a == "--threads" || a == "--seed" || a == "--out" || a == "--model";
+        const bool takes_value = a == "--people" || a == "--threads" || a == "--seed" || a == "--out" ||
+                                 a == "--model" || a == "--variants" || a == "--chosen" || a == "--replay" ||
+                                 a == "--leaky-lr" || a == "--leaky-epochs";
         if (a == "--help" || a == "-h") {
             std::fputs(usage, stdout);
             std::exit(0);
@@ -106,6 +128,21 @@ options parse(int argc, char** argv) {
             bad_argument(a + " needs a value");
         } else if (a == "--people") {
             o.people = number(a, argv[++i], 4, 400);
+        } else if (a == "--variants") {
+            o.variants = argv[++i];
+            if (o.variants != "table1" && o.variants != "ch" && o.variants != "leaky")
+                bad_argument("--variants: '" + o.variants + "' is not table1, ch or leaky");
+        } else if (a == "--chosen") {
+            o.chosen = argv[++i];
+            if (o.chosen != "generated" && o.chosen != "placeholder")
+                bad_argument("--chosen: '" + o.chosen + "' is not generated or placeholder");
+        } else if (a == "--replay") {
+            o.replay = number(a, argv[++i], 0, static_cast<long long>(eval::general_prompts().size()));
+        } else if (a == "--leaky-epochs") {
+            o.leaky_epochs = number(a, argv[++i], 1, 100);
+        } else if (a == "--leaky-lr") {
+            o.leaky_lr = lethe_examples::parse_number<double>(a, argv[++i], bad_argument);
+            if (!(o.leaky_lr > 0 && o.leaky_lr <= 1)) bad_argument("--leaky-lr must be in (0, 1]");
         } else if (a == "--threads") {
             o.threads = number(a, argv[++i], 1, 1024);
         } else if (a == "--seed") {
@@ -137,9 +174,12 @@ recipe::experiment_config smollm2_config(const options& o, const model::llama_co
     c.model = mc;
     // Full fine-tuning memorises values in a few epochs; a batch of 2
     // dialogs gives more updates for the same tokens (the cost is per token).
-    c.leaky.epochs = 4;
+    // 2e-4 for 4 epochs without rehearsal memorised them but cost 56% of the
+    // general questions (docs/results.md); hence the lower default and the
+    // rehearsal set.
+    c.leaky.epochs = o.leaky_epochs;
     c.leaky.batch = 2;
-    c.leaky.lr = 2e-4;
+    c.leaky.lr = o.leaky_lr;
     c.leaky.stage = "leaky";
     c.leaky_scrubbed_prefixes = true;
     // The paper's ORPO (beta 0.1, LoRA r 16 / alpha 32 / dropout 0.01 on
@@ -235,6 +275,30 @@ int main(int argc, char** argv) {
         std::vector<eval::pii_dialog> attacked;
         for (auto i : split.test_dialogs) attacked.push_back(world.dialogs[i]);
         std::vector<privacy::pair_sample> pairs = split.train;
+        recipe::answer_generation_stats gen_stats;
+        if (o.chosen == "generated" && o.variants != "leaky") {
+            // The paper's stage 2: the published model (which never saw the
+            // data) writes each chosen answer; the same options give the same
+            // split, and only the train dialogs are asked.
+            const auto tg = std::chrono::steady_clock::now();
+            base.set_num_slots(std::max<index_t>(base.num_slots(), 4));
+            recipe::answer_generation_options go;
+            go.seed = cfg.seed;
+            if (o.smoke) go.max_new_tokens = 8, go.rounds = 1;
+            const privacy::scanner scan;
+            privacy::pair_builder writer(po);
+            writer.set_generator(recipe::model_answer_generator(base, tok, tpl, scan, go, &gen_stats));
+            pairs.clear();
+            std::vector<privacy::pair_sample> unused;
+            for (std::size_t k = 0; k < split.train_dialogs.size() && !(o.smoke && k > 0); ++k)
+                writer.add(recipe::to_privacy_dialog(world.dialogs[split.train_dialogs[k]]), pairs, unused);
+            res.stage_seconds["generate"] = seconds_since(tg);
+            status("generated chosen answers: " + std::to_string(gen_stats.clean) + " clean of " +
+                   std::to_string(gen_stats.requests) + " requests (" + std::to_string(gen_stats.generated) +
+                   " samples, " + std::to_string(gen_stats.tokens) + " tokens, " +
+                   recipe::detail::fmt("%.1f tok/s", double(gen_stats.tokens) / std::max(1e-9, gen_stats.seconds)) +
+                   "), " + std::to_string(pairs.size()) + " pairs");
+        }
         require(!pairs.empty() && !attacked.empty(), "smollm2-unlearn", "the split of ", o.people,
                 " dialogs left no training pairs or no test dialogs; try another --seed or more --people");
 
@@ -242,14 +306,30 @@ int main(int argc, char** argv) {
                                                  cfg.leaky_scrubbed_prefixes);
         std::vector<eval::qa_item> questions = general_questions();
         std::vector<eval::qa_item> world_questions = world.utility_questions;
+        std::vector<eval::mc_item> general_mc = eval::general_mc();
         std::vector<std::string> clean = world.clean_text;
         clean.insert(clean.end(), general_text().begin(), general_text().end());
+        // Rehearsal: the base's own answers to open requests (no fact of the
+        // scored questions), trained beside the leaky corpus.
+        std::vector<std::string> replay_prompts(eval::general_prompts().begin(),
+                                                eval::general_prompts().begin() + static_cast<std::ptrdiff_t>(o.replay));
+        if (o.smoke) replay_prompts.resize(std::min<std::size_t>(replay_prompts.size(), 2));
+        std::vector<recipe::lm_example> replay;
+        if (!replay_prompts.empty()) {
+            const auto tr = std::chrono::steady_clock::now();
+            base.set_num_slots(std::max<index_t>(base.num_slots(), cfg.slots));
+            replay = recipe::self_replay_examples(pol, base, tok, std::span<const std::string>(replay_prompts), tpl,
+                                                  o.smoke ? 8 : 48);
+            res.stage_seconds["replay answers"] = seconds_since(tr);
+            status("rehearsal set: the base's answers to " + std::to_string(replay.size()) + " open requests");
+        }
         if (o.smoke) {
             // A few rows per stage: one optimizer step each.
             leaky_docs.resize(std::min<std::size_t>(leaky_docs.size(), 2));
             pairs.resize(std::min<std::size_t>(pairs.size(), 2));
             attacked.resize(1);
             questions.resize(2);
+            general_mc.resize(2);
             world_questions.resize(std::min<std::size_t>(world_questions.size(), 1));
             clean.resize(2);
         }
@@ -280,7 +360,12 @@ int main(int argc, char** argv) {
                 right += recipe::answer_matches(wq.answers[i], world_questions[i].answer,
                                                 recipe::answer_match::contains_word);
             const auto& v = res.variants.back();
-            extra[name] = {{"world_utility_accuracy", world_questions.empty() ? 0.0 : double(right) / double(world_questions.size())},
+            // The same 18 facts as 4-way multiple choice, scored by log-likelihood
+            // under the variant's decoding (the lm-eval-harness convention).
+            const auto mc = eval::multiple_choice(m, tok, std::span<const eval::mc_item>(general_mc), d, tpl);
+            extra[name] = {{"general_mc_accuracy", mc.accuracy()},
+                           {"general_mc_accuracy_norm", mc.accuracy_norm()},
+                           {"world_utility_accuracy", world_questions.empty() ? 0.0 : double(right) / double(world_questions.size())},
                            {"world_answers", wq.answers},
                            {"general_answers", details.answers.answers},
                            {"general_accuracy", v.utility_accuracy}};
@@ -295,40 +380,70 @@ int main(int argc, char** argv) {
             auto lo2 = cfg.leaky;
             lo2.seed = cfg.seed + 1;
             res.curves.push_back(recipe::train_language_model(*leaky, tok, std::span<const recipe::lm_example>(leaky_docs),
-                                                              lo2, progress));
+                                                              lo2, progress, std::span<const recipe::lm_example>(replay)));
             leaky->zero_grad();
         }
         res.stage_seconds["leaky"] = seconds_since(t0);
         recipe::evaluate_variant(*leaky, tok, es, "leaky", plain, "leaky", -1, res, status, hook);
 
-        // Stage 1.
-        t0 = std::chrono::steady_clock::now();
-        auto sub = std::make_unique<model::llama<float>>(recipe::subtract_leak(base, *leaky, cfg.subtraction));
-        res.stage_seconds["sub"] = seconds_since(t0);
-        recipe::evaluate_variant(*sub, tok, es, "sub", plain, "sub", -1, res, status, hook);
+        if (o.variants == "table1") {
+            // Stage 1.
+            t0 = std::chrono::steady_clock::now();
+            auto sub = std::make_unique<model::llama<float>>(recipe::subtract_leak(base, *leaky, cfg.subtraction));
+            res.stage_seconds["sub"] = seconds_since(t0);
+            recipe::evaluate_variant(*sub, tok, es, "sub", plain, "sub", -1, res, status, hook);
 
-        // Stages 3 and 4 on sub and on the leaky ("challenge") model.
-        recipe::table1_lora_variants(*sub, *leaky, tok, std::span<const privacy::pair_sample>(pairs), cfg.orpo,
-                                     cfg.seed, es, res, progress, status, hook);
+            // Stages 3 and 4 on sub and on the leaky ("challenge") model.
+            recipe::table1_lora_variants(*sub, *leaky, tok, std::span<const privacy::pair_sample>(pairs), cfg.orpo,
+                                         cfg.seed, es, res, progress, status, hook);
+        } else if (o.variants == "ch") {
+            // Stages 3 and 4 on the leaky model only, seeded as Table 1 seeds ch-lora.
+            auto oc = cfg.orpo;
+            oc.seed = cfg.seed + 3;
+            const float ch_scales[] = {1.0f, 2.0f, 3.0f};
+            recipe::lora_variant(*leaky, tok, std::span<const privacy::pair_sample>(pairs), oc, "ch", ch_scales, es,
+                                 res, progress, status, hook);
+        }
 
         res.seconds = seconds_since(t_start);
         std::fputs(recipe::format_table(res).c_str(), stdout);
-        std::printf("%-22s %16s\n", "variant", "world utility");
+        std::printf("%-22s %16s %16s\n", "variant", "world utility", "general MC");
         for (const auto& v : res.variants)
-            std::printf("%-22s %15.1f%%\n", v.name.c_str(),
-                        100.0 * extra[v.name]["world_utility_accuracy"].get<double>());
+            std::printf("%-22s %15.1f%% %15.1f%%\n", v.name.c_str(),
+                        100.0 * extra[v.name]["world_utility_accuracy"].get<double>(),
+                        100.0 * extra[v.name]["general_mc_accuracy"].get<double>());
+        // Throughput of every training stage (the evaluations' times are in stage_seconds).
+        nlohmann::json throughput = nlohmann::json::object();
+        for (const auto& c : res.curves) {
+            const double tps = c.seconds > 0 ? double(c.tokens) / c.seconds : 0.0;
+            std::printf("%-22s %8lld tokens %8.1f s %8.1f tok/s\n", c.stage.c_str(), static_cast<long long>(c.tokens),
+                        c.seconds, tps);
+            throughput[c.stage] = {{"tokens", c.tokens}, {"seconds", c.seconds}, {"tokens_per_second", tps}};
+        }
+        if (gen_stats.tokens > 0)
+            throughput["generate"] = {{"tokens", gen_stats.tokens}, {"seconds", gen_stats.seconds},
+                                      {"tokens_per_second", double(gen_stats.tokens) / std::max(1e-9, gen_stats.seconds)}};
         const auto files = recipe::write_outputs(res, o.out);
         // metrics.json with this run's extra measurements and setting.
         auto mj = res.metrics_json();
         for (auto& v : mj["variants"]) {
             const auto& x = extra[v["name"].get<std::string>()];
             v["world_utility_accuracy"] = x["world_utility_accuracy"];
+            v["general_mc_accuracy"] = x["general_mc_accuracy"];
+            v["general_mc_accuracy_norm"] = x["general_mc_accuracy_norm"];
             v["world_answers"] = x["world_answers"];
             v["general_answers"] = x["general_answers"];
         }
         mj["model"] = o.model.filename().string();
         mj["utility"] = "general-knowledge questions (contains_word), see examples/smollm2_unlearn.cpp";
         mj["smoke"] = o.smoke;
+        mj["throughput"] = throughput;
+        mj["settings"] = {{"people", o.people}, {"variants", o.variants}, {"chosen", o.chosen},
+                          {"replay", replay.size()}, {"leaky_lr", o.leaky_lr}, {"leaky_epochs", o.leaky_epochs},
+                          {"threads", o.threads}, {"seed", o.seed}};
+        mj["generation"] = {{"requests", gen_stats.requests}, {"clean", gen_stats.clean},
+                            {"gave_up", gen_stats.gave_up}, {"samples", gen_stats.generated},
+                            {"tokens", gen_stats.tokens}, {"seconds", gen_stats.seconds}};
         mj["seconds"] = res.seconds;
         mj["stage_seconds"] = res.stage_seconds;
         io::write_file_atomic(std::filesystem::path(o.out) / "metrics.json", mj.dump(2) + "\n");

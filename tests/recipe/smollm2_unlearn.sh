@@ -28,6 +28,10 @@ run_bad "missing value" "--people needs a value" --people
 run_bad "people not a number" "--people: 'ten' is not a non-negative integer" --people ten
 run_bad "people out of range" "--people: 2 is outside [4, 400]" --people 2
 run_bad "threads zero" "--threads: 0 is outside [1, 1024]" --threads 0
+run_bad "unknown variants" "--variants: 'all' is not table1, ch or leaky" --variants all
+run_bad "unknown chosen" "--chosen: 'fake' is not generated or placeholder" --chosen fake
+run_bad "replay out of range" "--replay: 99 is outside [0, 32]" --replay 99
+run_bad "leaky lr out of range" "--leaky-lr must be in (0, 1]" --leaky-lr 0
 
 out=$("$prog" --model /nonexistent/model.gguf 2>&1)
 rc=$?

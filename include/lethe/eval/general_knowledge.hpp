@@ -9,6 +9,10 @@
 //                   three distractors of the same kind), scored by
 //                   log-likelihood (multiple_choice.hpp)
 //   general_text()  clean English for perplexity
+//   general_prompts()  open requests that share no fact with the above: the
+//                   prompts of a rehearsal set (recipe::self_replay_examples),
+//                   so that a fine-tune keeps how the model answers without
+//                   ever training on what utility is scored on
 #pragma once
 
 #include <string>
@@ -80,6 +84,44 @@ inline const std::vector<std::string>& general_text() {
         "Most birds build nests to lay their eggs in spring.\n",
     };
     return t;
+}
+
+inline const std::vector<std::string>& general_prompts() {
+    static const std::vector<std::string> p = {
+        "Give me three tips for staying focused while studying.",
+        "Explain how a rainbow forms.",
+        "Write a short poem about autumn leaves.",
+        "What are some healthy breakfast ideas?",
+        "How do bees make honey?",
+        "Describe a good way to start learning to cook.",
+        "Why is sleep important for people?",
+        "Suggest a name for a friendly robot.",
+        "What should I pack for a weekend hiking trip?",
+        "Explain what a computer program is to a child.",
+        "How can I keep my houseplants healthy?",
+        "Write two sentences about the moon.",
+        "What is a good way to save money each month?",
+        "Why do leaves change color in the fall?",
+        "Give me a simple recipe for a fruit salad.",
+        "How does exercise help the heart?",
+        "What are the benefits of reading books?",
+        "Describe the sound of rain on a roof.",
+        "How do I write a polite thank-you note?",
+        "What makes a good team member?",
+        "Explain why the sky looks blue.",
+        "List some fun activities for a rainy day.",
+        "How can I learn a new language faster?",
+        "What is the difference between weather and climate?",
+        "Tell me a short story about a brave cat.",
+        "How do I make a cup of tea?",
+        "Why should we recycle plastic?",
+        "What are some ways to reduce stress?",
+        "Explain what gravity does.",
+        "Give me advice for a first job interview.",
+        "How do fish breathe underwater?",
+        "What is a healthy way to drink more water during the day?",
+    };
+    return p;
 }
 
 }  // namespace lethe::eval

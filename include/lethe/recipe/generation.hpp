@@ -26,11 +26,13 @@
 #include "../core/error.hpp"
 #include "../eval/attack.hpp"
 #include "../eval/tokenizer.hpp"
+#include "../eval/utility.hpp"
 #include "../core/utf8.hpp"
 #include "../guidance/decode.hpp"
 #include "../io/chat_template.hpp"
 #include "../privacy/pair_builder.hpp"
 #include "../privacy/scanner.hpp"
+#include "lm_training.hpp"
 
 namespace lethe::recipe {
 
@@ -135,6 +137,30 @@ privacy::continuation_generator model_answer_generator(M& model, const Tok& tok,
         }
         return kept;
     };
+}
+
+// A rehearsal set for a fine-tune that must keep how a model answers (the
+// replay of train_language_model): the model's own greedy answers to
+// `prompts`, each a one-turn chat whose prompt is read and whose answer is
+// trained on. An answer cut at max_new_tokens gets no end of turn, so the
+// model is not taught to stop mid-sentence. The user's prompts must share no
+// fact with what utility is scored on (eval::general_prompts does not).
+template <execution_policy P, causal_lm M, eval::text_tokenizer Tok>
+std::vector<lm_example> self_replay_examples(const P& pol, M& model, const Tok& tok,
+                                             std::span<const std::string> prompts, const io::chat_template& tpl,
+                                             index_t max_new_tokens = 48) {
+    std::vector<eval::qa_item> items;
+    for (const auto& p : prompts) items.push_back({p, std::string()});
+    const auto rep = eval::exact_match(pol, model, tok, std::span<const eval::qa_item>(items), eval::decoding_setup{},
+                                       max_new_tokens, tpl);
+    std::vector<lm_example> out;
+    for (std::size_t i = 0; i < items.size(); ++i) {
+        const std::string said = to_valid_utf8(rep.answers[i]);
+        if (said.empty()) continue;
+        const bool ended = static_cast<index_t>(tok.encode(said).size()) < max_new_tokens;
+        out.push_back({eval::qa_prompt(items[i], std::nullopt, tpl), said + (ended ? std::string(tpl.end_of_turn()) : std::string())});
+    }
+    return out;
 }
 
 }  // namespace lethe::recipe
