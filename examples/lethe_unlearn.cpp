@@ -277,7 +277,7 @@ void print_pair_stats(const recipe::user_pairs& p) {
     if (p.generation.requests)
         std::printf("generation: %zu requests, %zu samples, %zu clean, %zu gave up, %zu tokens, %.1f tokens/s\n",
                     p.generation.requests, p.generation.generated, p.generation.clean, p.generation.gave_up,
-                    p.generation.tokens, p.generation.seconds > 0 ? double(p.generation.tokens) / p.generation.seconds : 0.0);
+                    p.generation.tokens, p.generation.tokens_per_second());
 }
 
 recipe::user_pairs make_pairs(const cli& c, recipe::loaded_model* m, const io::chat_template& tpl) {
@@ -376,7 +376,7 @@ void write_report(const cli& c, const std::vector<recipe::unlearn_variant>& rows
                       {"dropped_generator", s.dropped_generator}, {"fallback_policy", s.fallback_policy},
                       {"train_samples", p->train.size()}, {"test_samples", p->test.size()},
                       {"generation_tokens_per_second",
-                       p->generation.seconds > 0 ? double(p->generation.tokens) / p->generation.seconds : 0.0}};
+                       p->generation.tokens_per_second()}};
     }
     nlohmann::json tps = nlohmann::json::object();
     for (const auto& cv : curves) tps[cv.stage] = cv.seconds > 0 ? double(cv.tokens) / cv.seconds : 0.0;

@@ -296,7 +296,7 @@ int main(int argc, char** argv) {
             status("generated chosen answers: " + std::to_string(gen_stats.clean) + " clean of " +
                    std::to_string(gen_stats.requests) + " requests (" + std::to_string(gen_stats.generated) +
                    " samples, " + std::to_string(gen_stats.tokens) + " tokens, " +
-                   recipe::detail::fmt("%.1f tok/s", double(gen_stats.tokens) / std::max(1e-9, gen_stats.seconds)) +
+                   recipe::detail::fmt("%.1f tok/s", gen_stats.tokens_per_second()) +
                    "), " + std::to_string(pairs.size()) + " pairs");
         }
         require(!pairs.empty() && !attacked.empty(), "smollm2-unlearn", "the split of ", o.people,
@@ -422,7 +422,7 @@ int main(int argc, char** argv) {
         }
         if (gen_stats.tokens > 0)
             throughput["generate"] = {{"tokens", gen_stats.tokens}, {"seconds", gen_stats.seconds},
-                                      {"tokens_per_second", double(gen_stats.tokens) / std::max(1e-9, gen_stats.seconds)}};
+                                      {"tokens_per_second", gen_stats.tokens_per_second()}};
         const auto files = recipe::write_outputs(res, o.out);
         // metrics.json with this run's extra measurements and setting.
         auto mj = res.metrics_json();

@@ -56,6 +56,7 @@ struct answer_generation_options {
 struct answer_generation_stats {
     std::size_t requests = 0, generated = 0, clean = 0, gave_up = 0, tokens = 0;
     double seconds = 0;
+    double tokens_per_second() const noexcept { return seconds > 0 ? double(tokens) / seconds : 0.0; }
 };
 
 // A privacy::continuation_generator over any causal_lm (the model being
