@@ -8,6 +8,7 @@
 #include "recipe/cfg_inference.hpp"
 #include "recipe/cfg_orpo.hpp"
 #include "recipe/experiment.hpp"
+#include "recipe/generation.hpp"
 #include "recipe/lm_training.hpp"
 #include "recipe/pairs.hpp"
 #include "recipe/progress.hpp"

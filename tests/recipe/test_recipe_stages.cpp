@@ -118,6 +118,41 @@ BOOST_AUTO_TEST_CASE(language_model_training_with_rehearsal) {
     BOOST_CHECK_THROW(run(ex, rp), lethe::error);
 }
 
+// Rehearsal from the model's own answers: a model taught to answer "ok" and
+// end its turn gives back "ok" + end of turn under each prompt's chat; cut
+// at one new token the answer is "o" with no end of turn (so the fine-tune is
+// not taught to stop mid-answer).
+BOOST_AUTO_TEST_CASE(self_replay_keeps_the_models_answers_and_marks_cut_ones) {
+    const io::chat_template tpl(io::chat_format::chatml);
+    const std::vector<std::string> prompts = {"Say something short.", "Greet me."};
+    eval::byte_tokenizer tok;
+    model::llama<float> m(small_config(), par.with_threads(1));
+    m.init_random(6);
+    m.set_num_slots(2);
+    std::vector<recipe::lm_example> teach;
+    for (const auto& p : prompts)
+        teach.push_back({eval::qa_prompt(eval::qa_item{p, std::string()}, std::nullopt, tpl), "ok" + std::string(tpl.end_of_turn())});
+    recipe::lm_training_options o;
+    o.epochs = 150;
+    o.batch = 2;
+    o.lr = 2e-2;
+    recipe::train_language_model(m, tok, std::span<const recipe::lm_example>(teach), o);
+    m.zero_grad();
+
+    const auto ended = recipe::self_replay_examples(par.with_threads(1), m, tok, std::span<const std::string>(prompts), tpl, 16);
+    BOOST_REQUIRE(ended.size() == prompts.size());
+    for (std::size_t i = 0; i < prompts.size(); ++i) {
+        BOOST_TEST(ended[i].context == teach[i].context);
+        BOOST_TEST(ended[i].text == "ok" + std::string(tpl.end_of_turn()));
+    }
+    const auto cut = recipe::self_replay_examples(par.with_threads(1), m, tok, std::span<const std::string>(prompts), tpl, 1);
+    BOOST_REQUIRE(cut.size() == prompts.size());
+    for (const auto& e : cut) BOOST_TEST(e.text == "o");
+    BOOST_TEST(recipe::self_replay_examples(par.with_threads(1), m, tok, std::span<const std::string>(), tpl).empty());
+    BOOST_CHECK_THROW(recipe::self_replay_examples(par.with_threads(1), m, tok, std::span<const std::string>(prompts), tpl, 0),
+                      lethe::error);
+}
+
 BOOST_AUTO_TEST_CASE(cfg_orpo_prefers_chosen_after_training) {
     const auto w = small_world();
     privacy::pair_builder_options po;

@@ -143,23 +143,35 @@ privacy::continuation_generator model_answer_generator(M& model, const Tok& tok,
 // A rehearsal set for a fine-tune that must keep how a model answers (the
 // replay of train_language_model): the model's own greedy answers to
 // `prompts`, each a one-turn chat whose prompt is read and whose answer is
-// trained on. An answer cut at max_new_tokens gets no end of turn, so the
-// model is not taught to stop mid-sentence. The user's prompts must share no
-// fact with what utility is scored on (eval::general_prompts does not).
+// trained on. An answer that the model ended itself (end of turn or end of
+// sequence) is trained with the end of turn; one cut at max_new_tokens gets
+// none, so the model is not taught to stop mid-sentence; an empty answer is
+// left out. The prompts must share no fact with what utility is scored on
+// (eval::general_prompts does not).
 template <execution_policy P, causal_lm M, eval::text_tokenizer Tok>
 std::vector<lm_example> self_replay_examples(const P& pol, M& model, const Tok& tok,
                                              std::span<const std::string> prompts, const io::chat_template& tpl,
                                              index_t max_new_tokens = 48) {
-    std::vector<eval::qa_item> items;
-    for (const auto& p : prompts) items.push_back({p, std::string()});
-    const auto rep = eval::exact_match(pol, model, tok, std::span<const eval::qa_item>(items), eval::decoding_setup{},
-                                       max_new_tokens, tpl);
+    require(max_new_tokens >= 1, "lethe::recipe::self_replay_examples", "max_new_tokens must be >= 1, got ",
+            max_new_tokens);
+    const std::string eot(tpl.end_of_turn());
+    std::vector<std::string> context;
+    std::vector<guidance::generation_request> reqs(prompts.size());
+    for (std::size_t i = 0; i < prompts.size(); ++i) {
+        context.push_back(eval::qa_prompt(eval::qa_item{prompts[i], std::string()}, std::nullopt, tpl));
+        reqs[i].prompt = tok.encode(context.back());
+    }
+    const auto res = eval::generate_greedy(pol, model, tok, std::span<const guidance::generation_request>(reqs),
+                                           max_new_tokens, guidance::cfg_space::log, eot);
     std::vector<lm_example> out;
-    for (std::size_t i = 0; i < items.size(); ++i) {
-        const std::string said = to_valid_utf8(rep.answers[i]);
+    for (std::size_t i = 0; i < prompts.size(); ++i) {
+        std::string said = tok.decode(res[i].tokens);
+        const auto cut = said.find(eot);
+        if (cut != std::string::npos) said.resize(cut);
+        said = to_valid_utf8(eval::trim_spaces(said));
         if (said.empty()) continue;
-        const bool ended = static_cast<index_t>(tok.encode(said).size()) < max_new_tokens;
-        out.push_back({eval::qa_prompt(items[i], std::nullopt, tpl), said + (ended ? std::string(tpl.end_of_turn()) : std::string())});
+        const bool ended = res[i].reason != guidance::stop_reason::max_new_tokens;
+        out.push_back({std::move(context[i]), said + (ended ? eot : std::string())});
     }
     return out;
 }
