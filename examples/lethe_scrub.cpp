@@ -4,15 +4,20 @@
 //
 // Text input is one document per file (or per line with --line-documents);
 // JSONL input is one document per line, and every string value (or only
-// those under --field keys) is scrubbed. Output goes to standard output or,
-// atomically, to --output. A per-type count report goes to standard error.
+// those under --field keys) is scrubbed in place: output line k is input
+// line k with its values rewritten, keys, order and spacing untouched.
+// Output goes to standard output or, atomically, to --output, and only when
+// every input was read: a malformed line (with --on-malformed fail) leaves
+// nothing written. A per-type count report goes to standard error.
 #include <lethe/io/atomic_file.hpp>
+#include <lethe/io/json_strings.hpp>
 #include <lethe/io/jsonl.hpp>
 #include <lethe/privacy.hpp>
 #if defined(LETHE_HAS_OPENSSL)
 #include <lethe/privacy/keyed_hash.hpp>
 #endif
 
+#include <array>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -37,7 +42,8 @@ const char* usage =
     "  --format text|jsonl        input format (default: jsonl for *.jsonl files, else text)\n"
     "  --field KEY                jsonl: scrub only string values under KEY (repeatable; default all)\n"
     "  --line-documents           text: every line is its own document (numbering restarts)\n"
-    "  --on-malformed skip|fail   jsonl: what to do with a line that is not JSON (default fail)\n"
+    "  --on-malformed skip|fail   jsonl: a line that is not JSON fails the run, writing nothing\n"
+    "                             (default fail), or is reported and written as an empty line\n"
     "  -o, --output FILE          write here (atomically) instead of standard output\n"
     "  --spans                    print the spans found (JSONL) instead of replacing them\n"
     "  --no-report                no per-type count report on standard error\n"
@@ -72,23 +78,6 @@ struct settings {
     bool report = true;
     std::vector<std::string> inputs;
 };
-
-// Scrubs every string inside a JSON value (keys untouched).
-void scrub_json(nlohmann::json& j, lp::anonymizer& a, const std::set<std::string>& fields, bool selected,
-                std::vector<lp::entity_span>& spans, std::string& out) {
-    if (j.is_string()) {
-        if (!selected) return;
-        const std::string& s = j.get_ref<const std::string&>();
-        a.detector().scan(s, spans);
-        a.apply(s, spans, out);
-        j = out;
-    } else if (j.is_array()) {
-        for (auto& v : j) scrub_json(v, a, fields, selected, spans, out);
-    } else if (j.is_object()) {
-        for (auto it = j.begin(); it != j.end(); ++it)
-            scrub_json(it.value(), a, fields, selected || fields.count(it.key()), spans, out);
-    }
-}
 
 nlohmann::json spans_json(std::string_view text, const std::vector<lp::entity_span>& spans) {
     nlohmann::json arr = nlohmann::json::array();
@@ -218,9 +207,18 @@ int main(int argc, char** argv) {
         }
         lp::anonymizer anon(p, lp::scanner(sopt, lists));
 
+        // Output is written only once every input has been read: to a
+        // temporary file renamed on success (--output), or held in memory
+        // and printed at the end, so a failure leaves nothing behind.
         std::unique_ptr<lethe::io::atomic_writer> file_out;
         if (cfg.output) file_out = std::make_unique<lethe::io::atomic_writer>(*cfg.output);
-        std::ostream& out = file_out ? static_cast<std::ostream&>(file_out->stream()) : std::cout;
+        std::ostringstream held;
+        std::ostream& sink = file_out ? static_cast<std::ostream&>(file_out->stream()) : held;
+        // --spans: what was found, per type (the anonymizer counts replacements).
+        std::array<std::size_t, lp::entity_type_count> found_counts{};
+        const auto count_spans = [&](const std::vector<lp::entity_span>& found) {
+            for (const auto& sp : found) ++found_counts[static_cast<std::size_t>(sp.type)];
+        };
 
         std::vector<lp::entity_span> spans;
         std::string replaced;
@@ -232,36 +230,68 @@ int main(int argc, char** argv) {
                 if (!fin) bad("cannot open '" + path + "'");
             }
             std::istream& in = path == "-" ? std::cin : fin;
+            const std::string source = path == "-" ? "<stdin>" : path;
             const bool jsonl = cfg.format ? *cfg.format == "jsonl" : (path.size() > 6 && path.substr(path.size() - 6) == ".jsonl");
             if (jsonl) {
-                const auto rep = lethe::io::read_jsonl(
-                    in,
-                    [&](nlohmann::json&& j, std::size_t) {
-                        anon.begin_document();
-                        ++documents;
+                // One output line per input line: string values rewritten in
+                // place (io/json_strings.hpp), keys, order, spacing, blank
+                // lines and a missing final newline kept as they are.
+                std::string line;
+                std::size_t n = 0;
+                while (std::getline(in, line)) {
+                    ++n;
+                    const bool newline = !in.eof();
+                    const bool cr = !line.empty() && line.back() == '\r';
+                    const std::string_view body(line.data(), line.size() - cr);
+                    const std::string eol = std::string(cr ? "\r" : "") + (newline ? "\n" : "");
+                    if (body.find_first_not_of(" \t") == std::string_view::npos) {
+                        sink << line << (newline ? "\n" : "");
+                        continue;
+                    }
+                    const std::string where = source + ":" + std::to_string(n);
+                    if (const auto bad_json = lethe::io::check_json(body)) {
+                        const std::string msg = where + ":" + std::to_string(bad_json->column) + ": " + bad_json->message;
+                        if (cfg.malformed == lethe::io::on_malformed::fail)
+                            throw lethe::error(msg + " (nothing written; --on-malformed skip writes an empty line instead)");
+                        // Skipped: an empty line keeps output line k at input line k.
+                        std::fprintf(stderr, "lethe-scrub: %s: skipped\n", msg.c_str());
+                        ++malformed;
+                        sink << eol;
+                        continue;
+                    }
+                    anon.begin_document();
+                    ++documents;
+                    bool bad_utf8 = false;
+                    nlohmann::json found = nlohmann::json::array();
+                    const auto edit = [&](std::string& v, std::span<const std::string> keys) {
+                        bool selected = cfg.fields.empty();
+                        for (const auto& k : keys) selected = selected || cfg.fields.count(k);
+                        if (!selected) return false;
+                        bad_utf8 = bad_utf8 || lp::first_invalid_utf8(v) != v.size();
+                        anon.detector().scan(v, spans);
                         if (cfg.spans_only) {
-                            nlohmann::json found = nlohmann::json::array();
-                            auto walk = [&](auto&& self, const nlohmann::json& v, bool selected) -> void {
-                                if (v.is_string() && selected) {
-                                    const auto& s = v.get_ref<const std::string&>();
-                                    anon.detector().scan(s, spans);
-                                    for (auto& e : spans_json(s, spans)) found.push_back(e);
-                                } else if (v.is_array()) {
-                                    for (const auto& x : v) self(self, x, selected);
-                                } else if (v.is_object()) {
-                                    for (auto it = v.begin(); it != v.end(); ++it) self(self, it.value(), selected || cfg.fields.count(it.key()));
-                                }
-                            };
-                            walk(walk, j, cfg.fields.empty());
-                            out << found.dump() << '\n';
-                        } else {
-                            scrub_json(j, anon, cfg.fields, cfg.fields.empty(), spans, replaced);
-                            out << j.dump() << '\n';
+                            for (auto& e : spans_json(v, spans)) {
+                                e["key"] = keys.empty() ? std::string() : keys.back();
+                                found.push_back(std::move(e));
+                            }
+                            count_spans(spans);
+                            return false;
                         }
-                    },
-                    {cfg.malformed, path == "-" ? "<stdin>" : path});
-                malformed += rep.skipped.size();
-                for (const auto& s : rep.skipped) std::fprintf(stderr, "lethe-scrub: %s:%zu: skipped: %s\n", path.c_str(), s.line, s.message.c_str());
+                        if (spans.empty()) return false;
+                        anon.apply(v, spans, replaced);
+                        v = replaced;
+                        return true;
+                    };
+                    const std::string rewritten = lethe::io::rewrite_json_strings(body, edit, where);
+                    if (bad_utf8) {
+                        ++invalid_utf8;
+                        std::fprintf(stderr, "lethe-scrub: %s: invalid UTF-8 in a string (scanned on both sides, bytes passed through)\n",
+                                     where.c_str());
+                    }
+                    if (cfg.spans_only) sink << found.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << eol;
+                    else sink << rewritten << eol;
+                }
+                lethe::require(!in.bad(), "lethe-scrub", source, ": read error after line ", n);
             } else {
                 auto one = [&](const std::string& doc, std::size_t line) {
                     anon.begin_document();
@@ -273,18 +303,19 @@ int main(int argc, char** argv) {
                     }
                     anon.detector().scan(doc, spans);
                     if (cfg.spans_only) {
-                        out << spans_json(doc, spans).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
+                        count_spans(spans);
+                        sink << spans_json(doc, spans).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
                         return;
                     }
                     anon.apply(doc, spans, replaced);
-                    out << replaced;
+                    sink << replaced;
                 };
                 if (cfg.line_documents) {
                     std::string line;
                     std::size_t n = 0;
                     while (std::getline(in, line)) {
                         one(line, ++n);
-                        if (!cfg.spans_only) out << '\n';
+                        if (!cfg.spans_only) sink << '\n';
                     }
                 } else {
                     std::ostringstream ss;
@@ -294,14 +325,14 @@ int main(int argc, char** argv) {
             }
         }
         if (file_out) file_out->commit();
-        else std::cout.flush();
+        else std::cout << held.str() << std::flush;
         if (cfg.report) {
             std::fprintf(stderr, "lethe-scrub: %zu document(s)", documents);
             if (malformed) std::fprintf(stderr, ", %zu malformed line(s) skipped", malformed);
             if (invalid_utf8) std::fprintf(stderr, ", %zu with invalid UTF-8", invalid_utf8);
             std::fprintf(stderr, "\n%-12s %10s\n", "type", cfg.spans_only ? "found" : "replaced");
             std::size_t total = 0;
-            const auto& counts = anon.counts();
+            const auto& counts = cfg.spans_only ? found_counts : anon.counts();
             for (std::size_t t = 0; t < lp::entity_type_count; ++t) {
                 if (!counts[t]) continue;
                 std::fprintf(stderr, "%-12s %10zu\n", std::string(lp::name_of(static_cast<lp::entity_type>(t))).c_str(), counts[t]);

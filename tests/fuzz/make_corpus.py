@@ -146,6 +146,15 @@ def make_jsonl():
         write("jsonl", "dialogs_mode%d.jsonl" % mode, bytes([mode]) + text.encode())
 
 
+def make_json_strings():
+    lines = [b'{ "id" : 7, "text":"Mail jane@example.com",\t"tags":["a", "b\\u00e9"], "n":-1.5e3 }',
+             b'{"messages":[{"role":"user","content":"hi \\"there\\"\\n\\ud83d\\ude00"}],"meta":{}}',
+             b'"just a string"', b'[null, true, false, {"k": [[], {}]}]',
+             b'{"bad utf8":"ok \xff \xc3 end"}', b'{"a":1,}']
+    for i, line in enumerate(lines):
+        write("json_strings", "line%d" % i, bytes([i % 3]) + line)
+
+
 def make_tokenizer():
     samples = ["Hello world, the theme isn't 1234 apples!", "  spaces\t\tand\nnewlines  ",
                "<|im_start|>user\nhi<tool><|im_end|>", "caf\u00e9 \u00e9t\u00e9 \u4e2d\u6587 \U0001f600",
@@ -204,6 +213,7 @@ if __name__ == "__main__":
     make_safetensors()
     make_peft()
     make_jsonl()
+    make_json_strings()
     make_tokenizer()
     make_chat_template()
     make_scanner()

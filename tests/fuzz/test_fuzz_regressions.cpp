@@ -22,6 +22,7 @@
 
 #include "fuzz_chat_template.hpp"
 #include "fuzz_gguf.hpp"
+#include "fuzz_json_strings.hpp"
 #include "fuzz_jsonl.hpp"
 #include "fuzz_peft.hpp"
 #include "fuzz_privacy_policy.hpp"
@@ -45,6 +46,7 @@ const target targets[] = {
     {"safetensors", lethe_fuzz::fuzz_safetensors},
     {"peft", lethe_fuzz::fuzz_peft},
     {"jsonl", lethe_fuzz::fuzz_jsonl},
+    {"json_strings", lethe_fuzz::fuzz_json_strings},
     {"tokenizer", lethe_fuzz::fuzz_tokenizer},
     {"chat_template", lethe_fuzz::fuzz_chat_template},
     {"scanner", lethe_fuzz::fuzz_scanner},

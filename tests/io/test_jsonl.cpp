@@ -33,6 +33,9 @@ BOOST_AUTO_TEST_CASE(malformed_lines_skip_or_fail) {
         BOOST_REQUIRE_EQUAL(rep.skipped.size(), 2u);
         BOOST_CHECK_EQUAL(rep.skipped[0].line, 2u);
         BOOST_CHECK_EQUAL(rep.skipped[1].line, 3u);
+        // A syntax error names its column, not nlohmann's "line 1" of the one-line text.
+        BOOST_CHECK_EQUAL(rep.skipped[0].message.rfind("7: syntax error", 0), 0u);
+        BOOST_CHECK(rep.skipped[0].message.find("line 1") == std::string::npos);
     }
     std::istringstream in(text);
     BOOST_CHECK_EXCEPTION(read_jsonl(in, use, {on_malformed::fail, "mem"}), lethe::error,

@@ -23,16 +23,45 @@ if(NOT rc EQUAL 0)
   message(FATAL_ERROR "jsonl run failed (${rc}): ${err}")
 endif()
 file(READ ${WORK}/out.jsonl written)
-expect_contains("jsonl output" "${written}" "\"text\":\"card ***************1111\"")
-expect_contains("jsonl output" "${written}" "\"text\":\"ip <IPV4>\"")
-expect_contains("skipped line" "${err}" "in.jsonl:2: skipped")
+# One output line per input line: values rewritten in place, spacing and key
+# order kept, the skipped line written as an empty one.
+set(want "{\"id\": 1, \"text\": \"card ***************1111\"}\n\n{\"text\": \"ip <IPV4>\"}\n")
+if(NOT written STREQUAL want)
+  message(FATAL_ERROR "jsonl output: expected\n${want}got\n${written}")
+endif()
+expect_contains("skipped line" "${err}" "in.jsonl:2:2: ")
+expect_contains("skipped line" "${err}" ": skipped")
 
 execute_process(COMMAND ${SCRUB} --on-malformed fail -o ${WORK}/fail.jsonl ${WORK}/in.jsonl
                 OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE rc)
 if(rc EQUAL 0 OR EXISTS ${WORK}/fail.jsonl)
   message(FATAL_ERROR "a malformed line with --on-malformed fail must fail and write nothing")
 endif()
-expect_contains("fatal line" "${err}" "in.jsonl:2")
+expect_contains("fatal line" "${err}" "in.jsonl:2:2: ")
+# On standard output too: the good first line is not printed before the failure.
+execute_process(COMMAND ${SCRUB} ${WORK}/in.jsonl OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE rc)
+if(rc EQUAL 0 OR NOT out STREQUAL "")
+  message(FATAL_ERROR "a malformed line must fail and print nothing, got rc ${rc} and '${out}'")
+endif()
+
+# Blank lines, \r\n, a missing final newline and invalid UTF-8 in a value
+# (scanned on both sides of the bad byte) come through as they were.
+string(ASCII 255 ff)
+string(ASCII 13 cr)
+file(WRITE ${WORK}/odd.jsonl "{ \"z\":1,  \"m\" : \"ann@x.org${ff} 8.8.8.8\"}${cr}\n\n   \n[\"ok\"]")
+execute_process(COMMAND ${SCRUB} -o ${WORK}/odd.out ${WORK}/odd.jsonl ERROR_VARIABLE err RESULT_VARIABLE rc)
+file(WRITE ${WORK}/odd.want "{ \"z\":1,  \"m\" : \"<EMAIL>${ff} <IPV4>\"}${cr}\n\n   \n[\"ok\"]")
+file(READ ${WORK}/odd.out got HEX)
+file(READ ${WORK}/odd.want want HEX)
+if(NOT rc EQUAL 0 OR NOT got STREQUAL want)
+  message(FATAL_ERROR "odd jsonl (${rc}): got ${got}, want ${want}; ${err}")
+endif()
+expect_contains("invalid UTF-8 reported" "${err}" "odd.jsonl:1: invalid UTF-8")
+
+# --spans: the summary counts what was found.
+execute_process(COMMAND ${SCRUB} --spans ${WORK}/odd.jsonl OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE rc)
+expect_contains("spans" "${out}" "\"key\":\"m\"")
+expect_contains("spans summary" "${err}" "total                 2")
 
 execute_process(COMMAND ${SCRUB} --help OUTPUT_VARIABLE out RESULT_VARIABLE rc)
 if(NOT rc EQUAL 0)

@@ -114,6 +114,28 @@ BOOST_AUTO_TEST_CASE(spans_never_split_code_points) {
     BOOST_CHECK_EQUAL(first_invalid_utf8("\xC0\xAF"), 0u);      // overlong
 }
 
+// A bad byte is a boundary: the well-formed text on both sides is scanned,
+// and no span covers the bad byte. Before, "\xff" glued to a number or name
+// was read as a letter and hid it.
+BOOST_AUTO_TEST_CASE(pii_next_to_invalid_utf8_is_found_on_both_sides) {
+    const std::string t = "SSN 123-45-6789\xfe, call 212-555-0134\xff or mail john@example.com\xc3. "
+                          "I am John Smith\xff. \xe2\x82John Smith lives in Paris\xed\xa0\x80.";
+    const auto spans = scanner().scan(t);
+    BOOST_CHECK(has(t, "123-45-6789", entity_type::us_ssn));
+    BOOST_CHECK(has(t, "212-555-0134", entity_type::phone));
+    BOOST_CHECK(has(t, "john@example.com", entity_type::email));
+    BOOST_CHECK(has(t, "Paris", entity_type::location));
+    std::size_t persons = 0;
+    for (const auto& s : spans) {
+        persons += s.type == entity_type::person && s.text(t) == "John Smith";
+        BOOST_CHECK_MESSAGE(first_invalid_utf8(s.text(t)) == s.end - s.begin, "span at " << s.begin << " covers a bad byte");
+    }
+    BOOST_CHECK_EQUAL(persons, 2u);
+    // Valid text is scanned as before; a text of bad bytes alone has no span.
+    BOOST_CHECK(scanner().scan("\xff\xfe\xc3").empty());
+    BOOST_CHECK_EQUAL(first_invalid_utf8(std::string(1000, 'a') + "\xff"), 1000u);
+}
+
 BOOST_AUTO_TEST_CASE(spans_sorted_and_disjoint_on_random_bytes) {
     lethe::privacy::splitmix64 r{99};
     const std::string alphabet = "0123456789 -./@:+()[]abcdefABCDEF_xyzXYZ\xC3\xA9\xff\n";

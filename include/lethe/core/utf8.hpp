@@ -5,6 +5,8 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
+#include <cstring>
 #include <string>
 #include <string_view>
 
@@ -41,6 +43,14 @@ inline std::size_t sequence_at(std::string_view text, std::size_t i, std::size_t
 inline std::size_t first_invalid_utf8(std::string_view text) noexcept {
     std::size_t i = 0, maximal = 0;
     while (i < text.size()) {
+        // ASCII eight bytes at a time: the scanner checks every text first.
+        while (i + 8 <= text.size()) {
+            std::uint64_t w;
+            std::memcpy(&w, text.data() + i, 8);
+            if (w & 0x8080808080808080ull) break;
+            i += 8;
+        }
+        if (i == text.size()) break;
         const std::size_t len = utf8_detail::sequence_at(text, i, maximal);
         if (len == 0) return i;
         i += len;

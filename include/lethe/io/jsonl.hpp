@@ -1,7 +1,8 @@
 // lethe/io/jsonl.hpp - JSON Lines: one JSON value per line.
 //
-// Reading reports every malformed line with its 1-based line number and
-// either skips it or stops with lethe::error, by option. Blank lines are not
+// Reading reports every malformed line with its 1-based line number (and,
+// for JSON syntax, the column) and either skips it or stops with
+// lethe::error, by option. Blank lines are not
 // records and not errors. Writing goes through atomic_writer: the file
 // appears complete on commit() or not at all.
 #pragma once
@@ -18,6 +19,7 @@
 
 #include "../core/error.hpp"
 #include "atomic_file.hpp"
+#include "json_strings.hpp"
 
 namespace lethe::io {
 
@@ -56,6 +58,9 @@ jsonl_read_report read_jsonl(std::istream& in, OnRecord&& on_record, const jsonl
             on_record(nlohmann::json::parse(line), report.lines);
             ++report.records;
             continue;
+        } catch (const nlohmann::json::parse_error& e) {
+            // "LINE:COLUMN: reason", not nlohmann's "at line 1" of the one-line text.
+            problem = std::to_string(e.byte) + ": " + json_strings_detail::reason_of(e.what());
         } catch (const nlohmann::json::exception& e) {
             problem = e.what();
         } catch (const error& e) {

@@ -9,10 +9,11 @@
 // Byte offsets and UTF-8. Spans are byte offsets into the text. Every span
 // starts and ends at an ASCII byte or at the edge of a whole word, and the
 // scanner treats every byte >= 0x80 as a letter, so a span never splits a
-// well-formed code point. Invalid UTF-8 is never an error: its bytes are
-// opaque letters that no recogniser accepts except inside a URL path, and a
-// span never ends inside an incomplete sequence (it is cut back before it).
-// Use first_invalid_utf8() (validators.hpp) to report such input.
+// well-formed code point. Invalid UTF-8 is never an error: each maximal
+// ill-formed subpart (Unicode 15, 3.9) is a boundary, and the well-formed text
+// on either side is scanned as a text of its own, so "555-123-4567\xFF" still
+// yields the phone number and no span covers a bad byte. Use
+// first_invalid_utf8() (core/utf8.hpp) to report such input.
 #pragma once
 
 #include <memory>
@@ -63,6 +64,8 @@ public:
     const gazetteers& lists() const noexcept { return *lists_; }
 
 private:
+    void scan_well_formed(std::string_view text, std::vector<entity_span>& out) const;
+
     scanner_options options_;
     std::shared_ptr<const gazetteers> lists_;
 };

@@ -589,6 +589,28 @@ inline candidate match_name(std::string_view s, std::size_t pos, const gazetteer
 
 // ---------------------------------------------------------------- the pass
 inline void scanner::scan(std::string_view s, std::vector<entity_span>& out) const {
+    std::size_t bad = first_invalid_utf8(s);
+    if (bad == s.size()) return scan_well_formed(s, out);
+    // Each well-formed run between ill-formed subparts on its own: a bad byte
+    // would otherwise be a letter glued to the word beside it.
+    out.clear();
+    std::vector<entity_span> run;
+    std::size_t start = 0, maximal = 0;
+    for (;;) {
+        scan_well_formed(s.substr(start, bad - start), run);
+        for (auto sp : run) {
+            sp.begin += start;
+            sp.end += start;
+            out.push_back(sp);
+        }
+        if (bad == s.size()) break;
+        utf8_detail::sequence_at(s, bad, maximal);
+        start = bad + maximal;
+        bad = start + first_invalid_utf8(s.substr(start));
+    }
+}
+
+inline void scanner::scan_well_formed(std::string_view s, std::vector<entity_span>& out) const {
     using namespace detail;
     out.clear();
     const std::size_t n = s.size();
