@@ -122,6 +122,16 @@ BOOST_AUTO_TEST_CASE(policy_from_json_config) {
     BOOST_CHECK(error_mentions(R"({"scope": "galaxy"})", "scope"));
     BOOST_CHECK(error_mentions(R"({"seed": "x"})", "seed"));
     BOOST_CHECK(error_mentions(R"({"entities": {"EMAIL": {"keep_last": 2}}})", "missing"));
+    // Integers are range-checked, never cast: a float or an out-of-range
+    // number is an error (a float beyond int was undefined behaviour).
+    BOOST_CHECK(error_mentions(R"({"entities": {"EMAIL": {"operator": "mask", "keep_last": 4.7e53}}})", "keep_last: must be an integer"));
+    BOOST_CHECK(error_mentions(R"({"entities": {"EMAIL": {"operator": "mask", "keep_last": 2.0}}})", "keep_last: must be an integer"));
+    BOOST_CHECK(error_mentions(R"({"entities": {"EMAIL": {"operator": "mask", "keep_last": 3000000000}}})", "keep_last: must be in [0, "));
+    BOOST_CHECK(error_mentions(R"({"entities": {"EMAIL": {"operator": "mask", "keep_last": -1}}})", "keep_last: must be in [0, "));
+    BOOST_CHECK(error_mentions(R"({"entities": {"EMAIL": {"operator": "hash", "hash_hex_chars": 65}}})", "hash_hex_chars: must be in [1, 64]"));
+    BOOST_CHECK(error_mentions(R"({"seed": -3})", "seed: must be a non-negative integer"));
+    BOOST_CHECK(error_mentions(R"({"seed": 1e30})", "seed: must be a non-negative integer"));
+    BOOST_CHECK_EQUAL(policy_from_json(nlohmann::json::parse(R"({"seed": 18446744073709551615})")).seed, ~std::uint64_t{0});
     // The hash operator without a key provider is refused up front.
     BOOST_CHECK_THROW(anonymizer(policy_from_json(nlohmann::json::parse(R"({"default": "hash"})"))), lethe::error);
 }

@@ -2,6 +2,8 @@
 // Included by operators.hpp.
 #pragma once
 
+#include <cstdint>
+#include <limits>
 #include <string>
 #include <utility>
 
@@ -10,6 +12,24 @@
 namespace lethe::privacy {
 
 namespace detail {
+
+// An integer field within [lo, hi]. Not nlohmann's get<int>(): it casts a
+// float as it is, and a float outside int's range is undefined behaviour
+// (fuzz_privacy_policy found keep_last = 4.7e53).
+inline std::int64_t integer_field(const nlohmann::json& v, const std::string& field, std::int64_t lo, std::int64_t hi) {
+    constexpr std::string_view where = "lethe::privacy::policy_from_json";
+    require(v.is_number_integer(), where, field, ": must be an integer, got ", v.type_name());
+    bool in_range;
+    if (v.is_number_unsigned()) {
+        const std::uint64_t u = v.get<std::uint64_t>();
+        in_range = hi >= 0 && u <= static_cast<std::uint64_t>(hi) && static_cast<std::int64_t>(u) >= lo;
+    } else {
+        const std::int64_t i = v.get<std::int64_t>();
+        in_range = i >= lo && i <= hi;
+    }
+    require(in_range, where, field, ": must be in [", lo, ", ", hi, "], got ", v.dump());
+    return v.is_number_unsigned() ? static_cast<std::int64_t>(v.get<std::uint64_t>()) : v.get<std::int64_t>();
+}
 
 inline replacement_operator operator_from_json(const nlohmann::json& j, const std::string& where) {
     replacement_operator op;
@@ -23,12 +43,12 @@ inline replacement_operator operator_from_json(const nlohmann::json& j, const st
         try {
             if (key == "operator") op.kind = operator_kind_from_name(value.get<std::string>(), field);
             else if (key == "text") op.text = value.get<std::string>();
-            else if (key == "keep_last") op.keep_last = value.get<int>();
+            else if (key == "keep_last") op.keep_last = static_cast<int>(integer_field(value, field, 0, std::numeric_limits<int>::max()));
             else if (key == "mask_char") {
                 const auto s = value.get<std::string>();
                 require(s.size() == 1, "lethe::privacy::policy_from_json", field, ": must be one ASCII character");
                 op.mask_char = s[0];
-            } else if (key == "hash_hex_chars") op.hash_hex_chars = value.get<int>();
+            } else if (key == "hash_hex_chars") op.hash_hex_chars = static_cast<int>(integer_field(value, field, 1, 64));
             else fail("lethe::privacy::policy_from_json", field, ": unknown key");
         } catch (const nlohmann::json::exception& e) {
             fail("lethe::privacy::policy_from_json", field, ": ", e.what());
@@ -62,7 +82,12 @@ inline replacement_policy policy_from_json(const nlohmann::json& j) {
     for (const auto& [key, value] : j.items()) {
         try {
             if (key == "default") continue;
-            if (key == "seed") p.seed = value.get<std::uint64_t>();
+            if (key == "seed") {
+                // Any integer in [0, 2^64): nlohmann's get<std::uint64_t>() of a float or a negative number is not checked.
+                require(value.is_number_unsigned() || (value.is_number_integer() && value.get<std::int64_t>() >= 0), where,
+                        "seed: must be a non-negative integer, got ", value.dump());
+                p.seed = value.get<std::uint64_t>();
+            }
             else if (key == "scope") {
                 const auto s = value.get<std::string>();
                 require(s == "document" || s == "dataset", where, "scope: expected \"document\" or \"dataset\", got '", s, "'");
