@@ -84,4 +84,8 @@ BOOST_AUTO_TEST_CASE(malformed_text_names_the_column) {
     BOOST_TEST(check_json("{\"a\":1,}")->column == 8u);
     LETHE_CHECK_THROWS_WITH(shout("{\"a\":1,}"), "JSON text:8:");
     BOOST_TEST(!check_json(" {\"a\" : [1, \"\xff\"]} ").has_value());
+    // nlohmann stops at a NUL byte as at the end of the input; lethe refuses it.
+    const std::string nul("{\"a\":1}\0{\"b", 11);
+    BOOST_REQUIRE(check_json(nul).has_value());
+    BOOST_TEST(check_json(nul)->column == 8u);
 }

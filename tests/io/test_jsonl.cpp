@@ -37,6 +37,14 @@ BOOST_AUTO_TEST_CASE(malformed_lines_skip_or_fail) {
         BOOST_CHECK_EQUAL(rep.skipped[0].message.rfind("7: syntax error", 0), 0u);
         BOOST_CHECK(rep.skipped[0].message.find("line 1") == std::string::npos);
     }
+    {
+        // A NUL byte ends nlohmann's input; the rest of the line must not be ignored.
+        std::istringstream in(std::string("{\"a\": 1}\0{\"a\": 2}\n", 18));
+        const auto rep = read_jsonl(in, use, {on_malformed::skip, "mem"});
+        BOOST_CHECK_EQUAL(rep.records, 0u);
+        BOOST_REQUIRE_EQUAL(rep.skipped.size(), 1u);
+        BOOST_CHECK(rep.skipped[0].message.find("9: NUL byte") != std::string::npos);
+    }
     std::istringstream in(text);
     BOOST_CHECK_EXCEPTION(read_jsonl(in, use, {on_malformed::fail, "mem"}), lethe::error,
                           [](const lethe::error& e) { return std::string(e.what()).find("mem:2:") != std::string::npos; });

@@ -124,9 +124,19 @@ inline std::string decode(std::string_view body) {
 
 }  // namespace json_strings_detail
 
+// A NUL byte is never valid in JSON text (RFC 8259: not whitespace, and
+// unescaped in no string), but nlohmann's lexer reads it as the end of the
+// input and would accept `{"a":1}` followed by anything: refused first.
+inline std::optional<json_syntax_error> nul_byte_error(std::string_view text) {
+    const auto z = text.find('\0');
+    if (z == std::string_view::npos) return std::nullopt;
+    return json_syntax_error{z + 1, "NUL byte, not allowed in JSON text"};
+}
+
 // Checks that `text` is one JSON value; nullopt when it is. Bad UTF-8 bytes
 // count as ordinary characters (each is read as '?').
 inline std::optional<json_syntax_error> check_json(std::string_view text) {
+    if (auto nul = nul_byte_error(text)) return nul;
     std::string copy;
     std::string_view checked = text;
     if (first_invalid_utf8(text) != text.size()) {

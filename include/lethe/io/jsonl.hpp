@@ -55,6 +55,7 @@ jsonl_read_report read_jsonl(std::istream& in, OnRecord&& on_record, const jsonl
         if (line.find_first_not_of(" \t") == std::string::npos) continue;
         std::string problem;
         try {
+            if (const auto nul = nul_byte_error(line)) throw error(std::to_string(nul->column) + ": " + nul->message);
             on_record(nlohmann::json::parse(line), report.lines);
             ++report.records;
             continue;
