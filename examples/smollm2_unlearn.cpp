@@ -19,7 +19,8 @@
 // perplexity on clean text, and accuracy on the world's own (fictional)
 // utility questions, which SmolLM2 never saw.
 //   smollm2-unlearn [--people N] [--variants table1|ch|leaky] [--chosen generated|placeholder]
-//                   [--replay N] [--leaky-lr X] [--leaky-epochs N] [--threads N] [--seed N] [--out DIR]
+//                   [--replay N] [--leaky-lr X] [--leaky-epochs N] [--orpo-lr X] [--orpo-epochs N]
+//                   [--threads N] [--seed N] [--out DIR]
 //                   [--model PATH] [--smoke] [--quiet]
 #include <lethe/eval/general_knowledge.hpp>
 #include <lethe/io/gguf_llama_model.hpp>
@@ -49,7 +50,8 @@ using namespace lethe;
 
 const char* const usage =
     "usage: smollm2-unlearn [--people N] [--variants table1|ch|leaky] [--chosen generated|placeholder]\n"
-    "                       [--replay N] [--leaky-lr X] [--leaky-epochs N] [--threads N] [--seed N]\n"
+    "                       [--replay N] [--leaky-lr X] [--leaky-epochs N] [--orpo-lr X]\n"
+    "                       [--orpo-epochs N] [--threads N] [--seed N]\n"
     "                       [--out DIR] [--model PATH] [--smoke] [--quiet]\n"
     "\n"
     "Fine-tunes SmolLM2-135M-Instruct on a seeded synthetic world's support dialogs\n"
@@ -57,8 +59,8 @@ const char* const usage =
     "of arXiv 2412.06846 (subtraction, replacement pairs, CFG-aware ORPO with LoRA,\n"
     "CFG in log and probability space) and prints the paper's Table 1 for it.\n"
     "\n"
-    "  --people N    people (dialogs) in the world, 4..400 (default 18; about half are held out\n"
-    "                and attacked, about 5 placeholders each)\n"
+    "  --people N    people (dialogs) in the world, 4..400 (default 22: 9 held out and\n"
+    "                attacked, 45 placeholders)\n"
     "  --variants V  table1: every variant of the paper's Table 1 (default); ch: base, leaky and\n"
     "                ch-lora with CFG only (no subtraction: about half the time); leaky: base and\n"
     "                leaky only\n"
@@ -67,8 +69,10 @@ const char* const usage =
     "                placeholder: the typed-placeholder policy's answers\n"
     "  --replay N    rehearsal documents in the leaky stage: the base's own answers to the first N\n"
     "                of 32 open requests (default 32; 0: none)\n"
-    "  --leaky-lr X  the leaky stage's peak rate (default 1e-4)\n"
-    "  --leaky-epochs N  its epochs (default 3)\n"
+    "  --leaky-lr X  the leaky stage's peak rate (default 2e-4)\n"
+    "  --leaky-epochs N  its epochs (default 5)\n"
+    "  --orpo-lr X   CFG-aware ORPO's peak rate (default 5e-4)\n"
+    "  --orpo-epochs N  its epochs (default 3)\n"
     "  --threads N   OpenMP threads (default 1: on a loaded 2-core machine 2 threads ran the\n"
     "                evaluation 13x slower; use more on an idle one)\n"
     "  --seed N      seed of the world, the split and the training order (default 1)\n"
@@ -94,8 +98,8 @@ const std::vector<eval::qa_item>& general_questions() { return eval::general_qa(
 const std::vector<std::string>& general_text() { return eval::general_text(); }
 
 struct options {
-    long long people = 18, threads = 1, seed = 1, replay = 32, leaky_epochs = 3;
-    double leaky_lr = 1e-4;
+    long long people = 22, threads = 1, seed = 1, replay = 32, leaky_epochs = 5, orpo_epochs = 3;
+    double leaky_lr = 2e-4, orpo_lr = 5e-4;
     std::string variants = "table1", chosen = "generated";
     std::string out = "smollm2-out";
     std::filesystem::path model;
@@ -116,7 +120,7 @@ options parse(int argc, char** argv) {
         const std::string a = argv[i];
         const bool takes_value = a == "--people" || a == "--threads" || a == "--seed" || a == "--out" ||
                                  a == "--model" || a == "--variants" || a == "--chosen" || a == "--replay" ||
-                                 a == "--leaky-lr" || a == "--leaky-epochs";
+                                 a == "--leaky-lr" || a == "--leaky-epochs" || a == "--orpo-lr" || a == "--orpo-epochs";
         if (a == "--help" || a == "-h") {
             std::fputs(usage, stdout);
             std::exit(0);
@@ -143,6 +147,11 @@ options parse(int argc, char** argv) {
         } else if (a == "--leaky-lr") {
             o.leaky_lr = lethe_examples::parse_number<double>(a, argv[++i], bad_argument);
             if (!(o.leaky_lr > 0 && o.leaky_lr <= 1)) bad_argument("--leaky-lr must be in (0, 1]");
+        } else if (a == "--orpo-epochs") {
+            o.orpo_epochs = number(a, argv[++i], 1, 100);
+        } else if (a == "--orpo-lr") {
+            o.orpo_lr = lethe_examples::parse_number<double>(a, argv[++i], bad_argument);
+            if (!(o.orpo_lr > 0 && o.orpo_lr <= 1)) bad_argument("--orpo-lr must be in (0, 1]");
         } else if (a == "--threads") {
             o.threads = number(a, argv[++i], 1, 1024);
         } else if (a == "--seed") {
@@ -186,8 +195,8 @@ recipe::experiment_config smollm2_config(const options& o, const model::llama_co
     // all linear layers, batch 2, cosine to 10%, clip 1.0) with a higher
     // rate: a few dozen pairs instead of thousands (lr 1e-4 would move
     // the adapters little in the few dozen steps they get).
-    c.orpo.lr = 5e-4;
-    c.orpo.epochs = 3;
+    c.orpo.lr = o.orpo_lr;
+    c.orpo.epochs = o.orpo_epochs;
     c.orpo.batch = 2;
     c.orpo.lora = {16, 32.0, 0.01};
     c.test_fraction = 0.5;
@@ -363,7 +372,13 @@ int main(int argc, char** argv) {
             // The same 18 facts as 4-way multiple choice, scored by log-likelihood
             // under the variant's decoding (the lm-eval-harness convention).
             const auto mc = eval::multiple_choice(m, tok, std::span<const eval::mc_item>(general_mc), d, tpl);
-            extra[name] = {{"general_mc_accuracy", mc.accuracy()},
+            // Every attack output, so the PII count can be read span by span.
+            nlohmann::json attempts = nlohmann::json::array();
+            for (const auto& at : details.attack.attempts)
+                attempts.push_back({{"dialog", at.dialog}, {"type", at.type}, {"hit", at.hit},
+                                    {"pii_spans", at.pii_spans}, {"output", to_valid_utf8(at.output)}});
+            extra[name] = {{"attack_attempts", std::move(attempts)},
+                           {"general_mc_accuracy", mc.accuracy()},
                            {"general_mc_accuracy_norm", mc.accuracy_norm()},
                            {"world_utility_accuracy", world_questions.empty() ? 0.0 : double(right) / double(world_questions.size())},
                            {"world_answers", wq.answers},
@@ -433,6 +448,7 @@ int main(int argc, char** argv) {
             v["general_mc_accuracy_norm"] = x["general_mc_accuracy_norm"];
             v["world_answers"] = x["world_answers"];
             v["general_answers"] = x["general_answers"];
+            v["attack_outputs"] = x["attack_attempts"];
         }
         mj["model"] = o.model.filename().string();
         mj["utility"] = "general-knowledge questions (contains_word), see examples/smollm2_unlearn.cpp";
@@ -440,6 +456,7 @@ int main(int argc, char** argv) {
         mj["throughput"] = throughput;
         mj["settings"] = {{"people", o.people}, {"variants", o.variants}, {"chosen", o.chosen},
                           {"replay", replay.size()}, {"leaky_lr", o.leaky_lr}, {"leaky_epochs", o.leaky_epochs},
+                          {"orpo_lr", o.orpo_lr}, {"orpo_epochs", o.orpo_epochs},
                           {"threads", o.threads}, {"seed", o.seed}};
         mj["generation"] = {{"requests", gen_stats.requests}, {"clean", gen_stats.clean},
                             {"gave_up", gen_stats.gave_up}, {"samples", gen_stats.generated},
