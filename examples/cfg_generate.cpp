@@ -57,7 +57,7 @@ void usage(std::ostream& os) {
     os << "usage: cfg-generate [options]\n"
           "Classifier-free guided generation on a toy leaky model (two contexts, one batch per step).\n"
           "  --cfg-scale G         guidance scale g >= 0 (default 3; 1 = unguided)\n"
-          "  --space S             log | prob | logit (default log)\n"
+          "  --cfg-space S         log | prob | logit (default log; --space is the older name)\n"
           "  --no-negative         decode the conditional context alone\n"
           "  --samples N           generate N sequences in one batch (default 4)\n"
           "  --temperature T       (default 0.8; 0 = greedy)\n"
@@ -107,9 +107,9 @@ int main(int argc, char** argv) {
             } else if (flag == "--cfg-scale") {
                 scale = parse_number<float>(flag, value());
                 if (!(scale >= 0.0f)) bad_argument("--cfg-scale must be >= 0 (1 = unguided)");
-            } else if (flag == "--space") {
+            } else if (flag == "--cfg-space" || flag == "--space") {  // --space: the older spelling
                 const auto s = value();
-                if (s != "log" && s != "prob" && s != "logit") bad_argument("--space must be log, prob or logit");
+                if (s != "log" && s != "prob" && s != "logit") bad_argument(std::string(flag) + " must be log, prob or logit");
                 space = parse_cfg_space(s);
             } else if (flag == "--no-negative") {
                 negative = false;

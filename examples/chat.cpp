@@ -117,7 +117,7 @@ void usage(std::ostream& os) {
           "  --repeat-penalty R    > 0 (default 1 = off)\n"
           "  --greedy              argmax instead of sampling\n"
           "  --seed S              sampling seed (default 0)\n"
-          "  --max-tokens N        tokens per reply (default 256)\n"
+          "  --max-new-tokens N    tokens per reply (default 256; --max-tokens is the older name)\n"
           "  --ctx N               KV-cache length in tokens (default 2048)\n"
           "  --threads N           OpenMP threads (default: OpenMP's)\n"
           "  --stats               print tokens/s after each reply (stderr)\n"
@@ -257,9 +257,9 @@ int main(int argc, char** argv) {
             p.greedy = true;
         } else if (flag == "--seed") {
             sampler.seed = parse_number<std::uint64_t>(flag, value());
-        } else if (flag == "--max-tokens") {
+        } else if (flag == "--max-new-tokens" || flag == "--max-tokens") {  // --max-tokens: the older spelling
             sampler.max_new_tokens = parse_number<unsigned>(flag, value());
-            if (sampler.max_new_tokens == 0) bad_argument("--max-tokens must be >= 1");
+            if (sampler.max_new_tokens == 0) bad_argument(std::string(flag) + " must be >= 1");
         } else if (flag == "--ctx") {
             ctx = parse_number<unsigned>(flag, value());
             if (ctx < 16) bad_argument("--ctx must be >= 16");

@@ -23,7 +23,7 @@ run_bad() {  # name expected-message args...
 }
 
 # One-shot greedy reply (measured: "The capital of France is Paris.").
-out=$("$chat" --model "$model" --threads 2 --greedy --max-tokens 8 --prompt "What is the capital of France?")
+out=$("$chat" --model "$model" --threads 2 --greedy --max-new-tokens 8 --prompt "What is the capital of France?")
 [ $? -eq 0 ] || fail "one-shot: non-zero exit"
 expect_contains "one-shot greedy answer" "$out" "Paris"
 
