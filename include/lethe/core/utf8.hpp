@@ -58,6 +58,25 @@ inline std::size_t first_invalid_utf8(std::string_view text) noexcept {
     return text.size();
 }
 
+// Appends code point `cp` (<= U+10FFFF, not a surrogate) as UTF-8.
+inline void append_utf8(std::string& s, std::uint32_t cp) {
+    if (cp < 0x80) {
+        s.push_back(static_cast<char>(cp));
+    } else if (cp < 0x800) {
+        s.push_back(static_cast<char>(0xC0 | (cp >> 6)));
+        s.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+    } else if (cp < 0x10000) {
+        s.push_back(static_cast<char>(0xE0 | (cp >> 12)));
+        s.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+        s.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+    } else {
+        s.push_back(static_cast<char>(0xF0 | (cp >> 18)));
+        s.push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
+        s.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+        s.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+    }
+}
+
 // `text` with each maximal ill-formed subpart replaced by U+FFFD, as
 // Python's bytes.decode("utf-8", errors="replace") and Hugging Face's
 // tokenizer decode do; valid text comes back unchanged.

@@ -74,24 +74,6 @@ inline unsigned hex4(std::string_view s, std::size_t i) {
     return v;
 }
 
-inline void append_utf8(std::string& out, unsigned cp) {
-    if (cp < 0x80) {
-        out += static_cast<char>(cp);
-    } else if (cp < 0x800) {
-        out += static_cast<char>(0xC0 | (cp >> 6));
-        out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else if (cp < 0x10000) {
-        out += static_cast<char>(0xE0 | (cp >> 12));
-        out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-        out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else {
-        out += static_cast<char>(0xF0 | (cp >> 18));
-        out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-        out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-        out += static_cast<char>(0x80 | (cp & 0x3F));
-    }
-}
-
 // The text of a validated string literal's body (between the quotes), RFC
 // 8259 section 7 (nlohmann's lexer has already refused lone surrogates).
 inline std::string decode(std::string_view body) {
@@ -113,7 +95,7 @@ inline std::string decode(std::string_view body) {
                     cp = 0x10000 + ((cp - 0xD800) << 10) + (hex4(body, i + 3) - 0xDC00);
                     i += 6;
                 }
-                append_utf8(out, cp);
+                lethe::append_utf8(out, cp);
                 break;
             }
             default: out += e;  // \" \\ and \/

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <functional>
 
+#include "../core/utf8.hpp"
 #include "gguf.hpp"
 #include "tokenizer_unicode_table.hpp"
 
@@ -58,23 +59,7 @@ inline std::size_t decode_utf8(std::string_view text, std::size_t i, std::uint32
     return len;
 }
 
-inline void append_utf8(std::string& s, std::uint32_t cp) {
-    if (cp < 0x80) {
-        s.push_back(static_cast<char>(cp));
-    } else if (cp < 0x800) {
-        s.push_back(static_cast<char>(0xC0 | (cp >> 6)));
-        s.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    } else if (cp < 0x10000) {
-        s.push_back(static_cast<char>(0xE0 | (cp >> 12)));
-        s.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-        s.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    } else {
-        s.push_back(static_cast<char>(0xF0 | (cp >> 18)));
-        s.push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
-        s.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-        s.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    }
-}
+using lethe::append_utf8;  // core/utf8.hpp
 
 // GPT-2's byte alphabet: printable bytes stand for themselves, the 68 others
 // (0-32, 127-160, 173) map to U+0100.. in byte order.
