@@ -51,7 +51,7 @@ using namespace lethe;
 const char* const usage =
     "usage: smollm2-unlearn [--people N] [--variants table1|ch|leaky] [--chosen generated|placeholder]\n"
     "                       [--replay N] [--leaky-lr X] [--leaky-epochs N] [--orpo-lr X]\n"
-    "                       [--orpo-epochs N] [--threads N] [--seed N]\n"
+    "                       [--orpo-epochs N] [--orpo-retain W] [--threads N] [--seed N]\n"
     "                       [--out DIR] [--model PATH] [--smoke] [--quiet]\n"
     "\n"
     "Fine-tunes SmolLM2-135M-Instruct on a seeded synthetic world's support dialogs\n"
@@ -73,6 +73,8 @@ const char* const usage =
     "  --leaky-epochs N  its epochs (default 5)\n"
     "  --orpo-lr X   CFG-aware ORPO's peak rate (default 5e-4)\n"
     "  --orpo-epochs N  its epochs (default 3)\n"
+    "  --orpo-retain W  weight of a retain NLL in ORPO on the rehearsal set (the base's own\n"
+    "                answers, 2 per step; default 0: ORPO alone)\n"
     "  --threads N   OpenMP threads (default 1: on a loaded 2-core machine 2 threads ran the\n"
     "                evaluation 13x slower; use more on an idle one)\n"
     "  --seed N      seed of the world, the split and the training order (default 1)\n"
@@ -99,7 +101,7 @@ const std::vector<std::string>& general_text() { return eval::general_text(); }
 
 struct options {
     long long people = 22, threads = 1, seed = 1, replay = 32, leaky_epochs = 5, orpo_epochs = 3;
-    double leaky_lr = 2e-4, orpo_lr = 5e-4;
+    double leaky_lr = 2e-4, orpo_lr = 5e-4, orpo_retain = 0.0;
     std::string variants = "table1", chosen = "generated";
     std::string out = "smollm2-out";
     std::filesystem::path model;
@@ -120,7 +122,8 @@ options parse(int argc, char** argv) {
         const std::string a = argv[i];
         const bool takes_value = a == "--people" || a == "--threads" || a == "--seed" || a == "--out" ||
                                  a == "--model" || a == "--variants" || a == "--chosen" || a == "--replay" ||
-                                 a == "--leaky-lr" || a == "--leaky-epochs" || a == "--orpo-lr" || a == "--orpo-epochs";
+                                 a == "--leaky-lr" || a == "--leaky-epochs" || a == "--orpo-lr" || a == "--orpo-epochs" ||
+                                 a == "--orpo-retain";
         if (a == "--help" || a == "-h") {
             std::fputs(usage, stdout);
             std::exit(0);
@@ -152,6 +155,9 @@ options parse(int argc, char** argv) {
         } else if (a == "--orpo-lr") {
             o.orpo_lr = lethe_examples::parse_number<double>(a, argv[++i], bad_argument);
             if (!(o.orpo_lr > 0 && o.orpo_lr <= 1)) bad_argument("--orpo-lr must be in (0, 1]");
+        } else if (a == "--orpo-retain") {
+            o.orpo_retain = lethe_examples::parse_number<double>(a, argv[++i], bad_argument);
+            if (!(o.orpo_retain >= 0 && o.orpo_retain <= 100)) bad_argument("--orpo-retain must be in [0, 100]");
         } else if (a == "--threads") {
             o.threads = number(a, argv[++i], 1, 1024);
         } else if (a == "--seed") {
@@ -332,6 +338,12 @@ int main(int argc, char** argv) {
             res.stage_seconds["replay answers"] = seconds_since(tr);
             status("rehearsal set: the base's answers to " + std::to_string(replay.size()) + " open requests");
         }
+        // The same rehearsal set as ORPO's retain set (an NLL term beside the pairs).
+        if (o.orpo_retain > 0) {
+            if (replay.empty()) bad_argument("--orpo-retain needs a rehearsal set (--replay N with N > 0)");
+            res.config.orpo.retain = replay;
+            res.config.orpo.retain_weight = o.orpo_retain;
+        }
         if (o.smoke) {
             // A few rows per stage: one optimizer step each.
             leaky_docs.resize(std::min<std::size_t>(leaky_docs.size(), 2));
@@ -456,7 +468,7 @@ int main(int argc, char** argv) {
         mj["throughput"] = throughput;
         mj["settings"] = {{"people", o.people}, {"variants", o.variants}, {"chosen", o.chosen},
                           {"replay", replay.size()}, {"leaky_lr", o.leaky_lr}, {"leaky_epochs", o.leaky_epochs},
-                          {"orpo_lr", o.orpo_lr}, {"orpo_epochs", o.orpo_epochs},
+                          {"orpo_lr", o.orpo_lr}, {"orpo_epochs", o.orpo_epochs}, {"orpo_retain", o.orpo_retain},
                           {"threads", o.threads}, {"seed", o.seed}};
         mj["generation"] = {{"requests", gen_stats.requests}, {"clean", gen_stats.clean},
                             {"gave_up", gen_stats.gave_up}, {"samples", gen_stats.generated},

@@ -254,3 +254,103 @@ BOOST_AUTO_TEST_CASE(cfg_orpo_resume_after_a_kill_equals_an_uninterrupted_run) {
     auto d = fresh();
     LETHE_CHECK_THROWS_WITH(recipe::train_cfg_orpo(*d, tok, pairs, o, {}, ck), "nothing to resume");
 }
+
+// The retain term: weight 0 (or no retain set) is ORPO alone, bit for bit;
+// with a retain set, the model's NLL on it ends lower than after ORPO alone;
+// resuming a run with a retain set is bit-exact; bad retain options are refused.
+BOOST_AUTO_TEST_CASE(cfg_orpo_retain_term_keeps_the_retain_set) {
+    const auto w = small_world();
+    privacy::pair_builder_options po;
+    po.chat_template = io::chat_template(io::chat_format::chatml);
+    po.test_fraction = 0.0;
+    privacy::pair_builder b(po);
+    const auto split = recipe::build_pairs(b, w.dialogs);
+    const std::span<const privacy::pair_sample> pairs(split.train);
+    eval::byte_tokenizer tok;
+    recipe::cfg_orpo_options o;
+    o.lr = 1e-2;
+    o.epochs = 2;
+    o.batch = 4;
+    o.lora = {4, 8.0, 0.0};  // no dropout: forward() then measures the NLL itself
+    auto fresh = [] {
+        auto m = std::make_unique<model::llama<float>>(small_config(), par.with_threads(1));
+        m->init_random(4);
+        return m;
+    };
+    const std::vector<recipe::lm_example> retain = {{"Q: colour of the sky?\nA: ", "blue, on a clear day."},
+                                                    {"Q: two plus two?\nA: ", "four."},
+                                                    {"", "The river flows to the sea."}};
+    // Mean NLL of the retain texts under a model (the quantity the term lowers).
+    auto retain_nll = [&](model::llama<float>& m) {
+        double sum = 0;
+        for (const auto& r : retain) {
+            const auto ctx = tok.encode(r.context);
+            const auto ids = tok.encode(r.context + r.text);
+            std::vector<token_id> in(ids.begin(), ids.end() - 1), tgt(ids.begin() + 1, ids.end());
+            std::vector<std::uint8_t> mask(tgt.size(), 0);
+            for (std::size_t k = ctx.empty() ? 0 : ctx.size() - 1; k < mask.size(); ++k) mask[k] = 1;
+            auto lg = m.forward(in, 1, static_cast<index_t>(in.size()));
+            const view2<const float> l2(lg.data(), static_cast<index_t>(in.size()), m.config().vocab);
+            sum += double(loss::nll(lethe::seq, l2, make_view(static_cast<const token_id*>(tgt.data()), index_t(tgt.size())),
+                                    make_view(static_cast<const std::uint8_t*>(mask.data()), index_t(mask.size())), lg)
+                              .loss);
+            m.zero_grad();
+        }
+        return sum / double(retain.size());
+    };
+
+    auto alone = fresh();
+    const auto c_alone = recipe::train_cfg_orpo(*alone, tok, pairs, o);
+    auto zero = fresh();
+    auto oz = o;
+    oz.retain = retain;
+    oz.retain_weight = 0.0;
+    const auto c_zero = recipe::train_cfg_orpo(*zero, tok, pairs, oz);
+    BOOST_TEST(c_zero.loss == c_alone.loss);
+    BOOST_TEST(zero->lora()->params.storage() == alone->lora()->params.storage());
+
+    auto kept = fresh();
+    auto ok = o;
+    ok.retain = retain;
+    ok.retain_weight = 4.0;
+    const auto c_kept = recipe::train_cfg_orpo(*kept, tok, pairs, ok);
+    BOOST_TEST(c_kept.tokens > c_alone.tokens);  // the retain rows are trained tokens too
+    BOOST_TEST(kept->lora()->params.storage() != alone->lora()->params.storage());
+    const double nll_kept = retain_nll(*kept), nll_alone = retain_nll(*alone);
+    BOOST_TEST_MESSAGE("retain NLL: ORPO alone " << nll_alone << ", with the retain term " << nll_kept);
+    BOOST_TEST(nll_kept < nll_alone - 0.01);  // measured: 5.499 alone, 5.476 with the term (weight 4)
+
+    // Resume with a retain set: bit-identical to the uninterrupted run.
+    const auto dir = std::filesystem::temp_directory_path() / ("lethe-orpo-retain-" + std::to_string(::getpid()));
+    std::filesystem::remove_all(dir);
+    recipe::orpo_checkpointing ck;
+    ck.dir = dir;
+    ck.every = 2;
+    ck.after_step = [](std::int64_t s) {
+        if (s == 3) throw killed_at{s};
+    };
+    auto k1 = fresh();
+    BOOST_CHECK_THROW(recipe::train_cfg_orpo(*k1, tok, pairs, ok, {}, ck), killed_at);
+    ck.after_step = {};
+    ck.resume = true;
+    auto k2 = fresh();
+    const auto c_resumed = recipe::train_cfg_orpo(*k2, tok, pairs, ok, {}, ck);
+    BOOST_TEST(c_resumed.loss == c_kept.loss);
+    BOOST_TEST(k2->lora()->params.storage() == kept->lora()->params.storage());
+    // Another retain set is another run: refused.
+    auto other = ok;
+    other.retain.pop_back();
+    auto k3 = fresh();
+    LETHE_CHECK_THROWS_WITH(recipe::train_cfg_orpo(*k3, tok, pairs, other, {}, ck), "other pairs or options");
+    std::filesystem::remove_all(dir);
+
+    auto bad = ok;
+    bad.retain_weight = -1;
+    LETHE_CHECK_THROWS_WITH(recipe::train_cfg_orpo(*fresh(), tok, pairs, bad), "retain_weight");
+    bad = ok;
+    bad.retain_batch = 0;
+    LETHE_CHECK_THROWS_WITH(recipe::train_cfg_orpo(*fresh(), tok, pairs, bad), "retain_batch");
+    bad = ok;
+    bad.retain.push_back({"context only", ""});
+    LETHE_CHECK_THROWS_WITH(recipe::train_cfg_orpo(*fresh(), tok, pairs, bad), "retain document 3 has no text");
+}

@@ -19,9 +19,18 @@
 // of (seed, epoch), the dropout masks of the step counter). A checkpoint
 // records a fingerprint of the pairs and the options; resuming with other
 // ones is refused.
+// Retain set (optional): documents the model must keep answering as before
+// (e.g. its own answers to open requests, recipe::self_replay_examples). Each
+// step adds retain_batch of them, taken in turn from one seeded cycle, as an
+// NLL term on their text, as the retain losses of gradient difference and
+// NPO-RT do (Maini et al. 2024, TOFU; Zhang et al. 2024, NPO):
+//   loss = ORPO(pairs) + retain_weight * NLL(retain rows)
+// Both gradients go into the same LoRA step (two forward/backward passes,
+// one clip and one AdamW update).
 #pragma once
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
@@ -57,14 +66,21 @@ struct cfg_orpo_options {
     loss::nll_scope nll = loss::nll_scope::completion;
     std::uint64_t seed = 1;
     std::string stage = "orpo";
+    std::vector<lm_example> retain;  // retain set (empty: ORPO alone)
+    double retain_weight = 1.0;      // its NLL's weight
+    index_t retain_batch = 2;        // retain documents per step
 
     void validate() const {
         constexpr const char* where = "cfg_orpo_options";
         require(beta > 0, where, "beta must be positive, got ", beta);
         require(lr > 0, where, "lr must be positive, got ", lr);
         require(epochs > 0 && batch > 0, where, "epochs and batch must be positive");
+        require(retain_weight >= 0 && std::isfinite(retain_weight), where,
+                "retain_weight must be finite and >= 0, got ", retain_weight);
+        require(retain_batch > 0, where, "retain_batch must be positive, got ", retain_batch);
         lora.validate();
     }
+    bool uses_retain() const { return !retain.empty() && retain_weight > 0; }
 };
 
 struct orpo_checkpointing {
@@ -110,6 +126,14 @@ inline std::string orpo_fingerprint(std::span<const privacy::pair_sample> pairs,
                   o.max_grad_norm, static_cast<int>(o.nll), static_cast<unsigned long long>(o.seed));
     mix(buf);
     for (const auto& t : o.lora.targets) mix(t);
+    if (o.uses_retain()) {
+        std::snprintf(buf, sizeof buf, "retain|%.17g|%lld", o.retain_weight, static_cast<long long>(o.retain_batch));
+        mix(buf);
+        for (const auto& r : o.retain) {
+            mix(r.context);
+            mix(r.text);
+        }
+    }
     std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
     return buf;
 }
@@ -133,6 +157,68 @@ training_curve train_cfg_orpo(model::llama<T>& m, const Tok& tok, std::span<cons
         require(static_cast<index_t>(std::max(p.chosen.size(), p.rejected.size())) + 1 < max_seq, where, "pair ", i,
                 ": completion longer than the context (", max_seq, " tokens)");
     }
+    // Retain documents: context (read, not trained) + text + EOS, as lm_training reads them.
+    std::vector<std::vector<token_id>> retain_docs;
+    std::vector<std::size_t> retain_first;  // first position whose next token is trained
+    if (opt.uses_retain()) {
+        for (std::size_t i = 0; i < opt.retain.size(); ++i) {
+            auto ids = tok.encode(opt.retain[i].context);
+            retain_first.push_back(ids.empty() ? 0 : ids.size() - 1);
+            const auto text = tok.encode(opt.retain[i].text);
+            require(!text.empty(), where, "retain document ", i, " has no text to train on");
+            ids.insert(ids.end(), text.begin(), text.end());
+            ids.push_back(tok.eos());
+            require(static_cast<index_t>(ids.size()) <= max_seq, where, "retain document ", i, " has ", ids.size(),
+                    " tokens, more than the context (", max_seq, ")");
+            retain_docs.push_back(std::move(ids));
+        }
+    }
+    const auto retain_cycle = shuffled_indices(retain_docs.size(), opt.seed, 0x2e7a0000u);
+    const index_t R = std::min<index_t>(opt.retain_batch, static_cast<index_t>(retain_docs.size()));
+    std::vector<token_id> r_tokens, r_targets;
+    std::vector<std::uint8_t> r_mask;
+    // Adds retain_weight * NLL(this step's retain rows) to the gradients;
+    // returns the NLL and the tokens it counted.
+    struct retain_step {
+        double nll = 0;
+        index_t tokens = 0;
+    };
+    auto retain_pass = [&](std::int64_t step) -> retain_step {
+        if (R == 0) return {};
+        auto doc = [&](index_t i) -> std::size_t {
+            return retain_cycle[static_cast<std::size_t>((step * R + i) % static_cast<std::int64_t>(retain_docs.size()))];
+        };
+        index_t len = 2;
+        for (index_t i = 0; i < R; ++i) len = std::max(len, static_cast<index_t>(retain_docs[doc(i)].size()));
+        r_tokens.assign(static_cast<std::size_t>(R * len), tok.eos());
+        r_targets.assign(r_tokens.size(), tok.eos());
+        r_mask.assign(r_tokens.size(), std::uint8_t(0));
+        for (index_t i = 0; i < R; ++i) {
+            const std::size_t d = doc(i);
+            const auto& ids = retain_docs[d];
+            for (std::size_t k = 0; k + 1 < ids.size(); ++k) {
+                const std::size_t at = static_cast<std::size_t>(i * len) + k;
+                r_tokens[at] = ids[k];
+                r_targets[at] = ids[k + 1];
+                r_mask[at] = k >= retain_first[d];
+            }
+            r_tokens[static_cast<std::size_t>(i * len) + ids.size() - 1] = ids.back();
+        }
+        // Dropout masks of their own stream, so the pairs' masks are unchanged.
+        m.set_dropout_step(std::uint64_t(step) + (opt.seed << 32) + (std::uint64_t(1) << 63));
+        auto logits = m.forward(r_tokens, R, len);
+        const view2<const T> lg(logits.data(), R * len, m.config().vocab);
+        const auto nr = loss::nll(m.policy(), lg, make_view(static_cast<const token_id*>(r_targets.data()), R * len),
+                                  make_view(static_cast<const std::uint8_t*>(r_mask.data()), R * len), logits);
+        const T w = static_cast<T>(opt.retain_weight);
+        T* g = logits.data();
+        model::kernels::for_rows(m.policy(), logits.size(), 1, [=](index_t i) { g[i] *= w; });
+        m.backward(view2<const T>(logits.data(), R * len, m.config().vocab));
+        index_t counted = 0;
+        for (auto k : r_mask) counted += k != 0;
+        return {double(nr.loss), counted};
+    };
+
     const index_t P = std::min<index_t>(opt.batch, static_cast<index_t>(tp.size()));
     const index_t rows = 2 * P, V = m.config().vocab;
     const index_t steps_per_epoch = (static_cast<index_t>(tp.size()) + P - 1) / P;
@@ -248,12 +334,13 @@ training_curve train_cfg_orpo(model::llama<T>& m, const Tok& tok, std::span<cons
                                                       make_view(static_cast<const std::uint8_t*>(mask.data()), rows, seq));
             const auto res = loss::preference_loss(m.policy(), batch, ws.view(), logits, cfg);
             m.backward(view2<const T>(logits.data(), N, V));
+            const retain_step rs = retain_pass(step);
             const double lr = sched.at(step);
             model::clip_grad_norm(m.policy(), grads, opt.max_grad_norm);
             adam.update(m.policy(), params, grads, lr);
             m.zero_grad();
-            curve.loss.push_back(res.loss);
-            index_t counted = 0;
+            curve.loss.push_back(res.loss + opt.retain_weight * rs.nll);
+            index_t counted = rs.tokens;
             for (auto k : mask) counted += k != 0;
             curve.tokens += counted;
             if (progress) progress(timer.event(adam.steps(), res.loss, lr, counted));
