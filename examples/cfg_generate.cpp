@@ -8,11 +8,25 @@
 // Both contexts run as rows of one batch per step; the text streams as it is
 // generated. Try: cfg-generate --cfg-scale 1   (unguided: leaks)
 //                 cfg-generate --cfg-scale 3   (guided: placeholders)
+//
+// With --model (a GGUF file or a Hugging Face directory, e.g. SmolLM2 from
+// scripts/get-smollm2) the same guided batch runs on a real model: --prompt
+// as the user turn, the recipe's POS sentence as the system message of the
+// conditional context and its NEG sentence as the negative one (--system and
+// --cfg-negative change them), and the privacy scanner counts the PII spans
+// of every sample.
 #include <lethe/guidance.hpp>
+#include <lethe/eval/attack.hpp>
+#include <lethe/io/gguf_llama_model.hpp>
+#include <lethe/io/hf_llama.hpp>
+#include <lethe/privacy/pair_builder.hpp>
+#include <lethe/recipe/model_files.hpp>
 
 #include "support/cli.hpp"
 
 #include <charconv>
+#include <chrono>
+#include <filesystem>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -55,7 +69,14 @@ table_lm toy_model(index_t slots) {
 
 void usage(std::ostream& os) {
     os << "usage: cfg-generate [options]\n"
-          "Classifier-free guided generation on a toy leaky model (two contexts, one batch per step).\n"
+          "Classifier-free guided generation (two contexts, one batch per step) on a toy leaky model,\n"
+          "or with --model on a real one.\n"
+          "  --model PATH          GGUF file or Hugging Face directory: generate with it (default: the toy)\n"
+          "  --adapter DIR|FILE    with --model: a LoRA adapter (PEFT directory or GGUF), merged first\n"
+          "  --prompt TEXT         with --model: the user turn (default \"Hello, my name is\")\n"
+          "  --system TEXT         with --model: conditional system sentence (default: the recipe's POS)\n"
+          "  --cfg-negative TEXT   with --model: negative system sentence (default: the recipe's NEG)\n"
+          "  --threads N           OpenMP threads (default: OpenMP's)\n"
           "  --cfg-scale G         guidance scale g >= 0 (default 3; 1 = unguided)\n"
           "  --cfg-space S         log | prob | logit (default log; --space is the older name)\n"
           "  --no-negative         decode the conditional context alone\n"
@@ -83,6 +104,61 @@ T parse_number(std::string_view flag, std::string_view text) {
     return lethe_examples::parse_number<T>(flag, text, bad_argument);
 }
 
+// The guided batch on a real model: `samples` requests of one chat prompt,
+// each with the conditional (system) and, when `negative_system` is given,
+// the negative context; both rows of every request go through one model call
+// per token. Prints each sample and the PII spans the scanner finds in it.
+int generate_with_model(const openmp_policy& pol, const std::filesystem::path& path, const std::filesystem::path& adapter,
+                        const std::string& prompt, const std::string& system, const std::string& negative_system,
+                        float scale, unsigned samples, generation_options opt) {
+    if (!std::filesystem::exists(path)) bad_argument("--model: " + path.string() + " not found");
+    const bool guided = !negative_system.empty();
+    const io::gguf_llama_options lo{.max_seq = 512,
+                                    .slots = static_cast<index_t>(samples) * (guided ? 2 : 1),
+                                    .policy = pol};
+    auto loaded = std::filesystem::is_directory(path) ? io::load_hf_llama(path, lo) : io::load_gguf_llama(path, lo);
+    if (!adapter.empty()) {
+        recipe::load_adapter(loaded.model, adapter);
+        loaded.model.merge_lora();
+    }
+    const recipe::chat_tokenizer tok(loaded.tokenizer);
+    auto render = [&](const std::string& sys) {
+        const io::chat_message msgs[] = {{"system", sys}, {"user", prompt}};
+        return tok.encode(loaded.chat.render(std::span<const io::chat_message>(msgs), true));
+    };
+    const token_id end_of_turn = loaded.tokenizer.find(loaded.chat.end_of_turn());
+    if (opt.sampler.stop_tokens == std::vector<token_id>{eos}) opt.sampler.stop_tokens.clear();  // the toy's
+    if (end_of_turn >= 0) opt.sampler.stop_tokens.push_back(end_of_turn);
+    if (tok.eos() >= 0 && tok.eos() != end_of_turn) opt.sampler.stop_tokens.push_back(tok.eos());
+    opt.sampler.validate(loaded.model.vocab_size());
+    opt.detokenize = [&](token_id t) { return loaded.tokenizer.token_bytes(t); };
+    std::vector<generation_request> reqs(samples);
+    for (auto& r : reqs) {
+        r.prompt = render(system);
+        if (guided) {
+            r.negative_prompt = render(negative_system);
+            r.guidance_scale = scale;
+        }
+    }
+    std::cout << path.filename().string() << ": space " << to_string(opt.space) << ", g = " << (guided ? scale : 1.0f)
+              << ", " << samples << " samples, " << reqs.size() * (guided ? 2 : 1) << " rows per step\n";
+    decode_stats stats;
+    const auto t0 = std::chrono::steady_clock::now();
+    const auto res = generate(pol, loaded.model, std::span<const generation_request>(reqs), opt, &stats);
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    privacy::scanner scan;
+    index_t pii = 0, tokens = 0;
+    for (unsigned k = 0; k < samples; ++k) {
+        const index_t n = eval::count_pii(scan, res[k].text);
+        pii += n;
+        tokens += static_cast<index_t>(res[k].tokens.size());
+        std::cout << "sample " << k << " (" << to_string(res[k].reason) << ", " << n << " PII): " << res[k].text << "\n";
+    }
+    std::cout << "PII spans found by the scanner: " << pii << "; " << tokens << " tokens in " << secs << " s ("
+              << (secs > 0 ? double(tokens) / secs : 0.0) << " tok/s)\n";
+    return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -90,6 +166,10 @@ int main(int argc, char** argv) {
     cfg_space space = cfg_space::log;
     bool negative = true;
     unsigned samples = 4;
+    int threads = 0;
+    std::filesystem::path model_path, adapter;
+    const privacy::pair_builder_options sentences;
+    std::string prompt = "Hello, my name is", system = sentences.pos_sentence, negative_system = sentences.neg_sentence;
     generation_options opt;
     opt.sampler.max_new_tokens = 20;
     opt.sampler.stop_tokens = {eos};
@@ -134,6 +214,21 @@ int main(int argc, char** argv) {
                 opt.sampler.max_new_tokens = parse_number<unsigned>(flag, value());
             } else if (flag == "--seed") {
                 opt.sampler.seed = parse_number<std::uint64_t>(flag, value());
+            } else if (flag == "--model") {
+                model_path = value();
+                if (model_path.empty()) bad_argument("--model needs a path");
+            } else if (flag == "--adapter") {
+                adapter = value();
+            } else if (flag == "--prompt") {
+                prompt = value();
+            } else if (flag == "--system") {
+                system = value();
+            } else if (flag == "--cfg-negative") {
+                negative_system = value();
+                if (negative_system.empty()) bad_argument("--cfg-negative needs a non-empty sentence");
+            } else if (flag == "--threads") {
+                threads = static_cast<int>(parse_number<unsigned>(flag, value()));
+                if (threads == 0 || threads > 1024) bad_argument("--threads must be in [1, 1024]");
             } else if (flag == "--config") {
                 const std::string path(value());
                 std::ifstream f(path);
@@ -151,6 +246,13 @@ int main(int argc, char** argv) {
             }
         }
 
+        opt.space = space;
+        const auto pol = threads > 0 ? par.with_threads(threads) : par;
+        if (!model_path.empty())
+            return generate_with_model(pol, model_path, adapter, prompt, system, negative ? negative_system : "",
+                                       scale, samples, opt);
+        if (!adapter.empty()) bad_argument("--adapter needs --model");
+
         auto model = toy_model(2 * static_cast<index_t>(samples));
         std::vector<generation_request> reqs(samples);
         for (auto& r : reqs) {
@@ -162,7 +264,6 @@ int main(int argc, char** argv) {
                 std::cerr << "cfg-generate: --no-negative decodes unguided; ignoring --cfg-scale " << scale << "\n";
             }
         }
-        opt.space = space;
         opt.sampler.validate(V);  // bad settings fail before any output
         opt.detokenize = [](token_id t) { return words.at(static_cast<std::size_t>(t)); };
         // Streaming: one sample prints its text as it comes; several advance

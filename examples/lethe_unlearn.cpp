@@ -63,6 +63,9 @@ const char* const usage =
     "  --lr X --epochs N --batch N --beta X --lora-r N --lora-alpha X --lora-dropout X\n"
     "                         train: ORPO with LoRA (defaults: the paper's)\n"
     "  --checkpoint-every N   train: steps between checkpoints (default 50; 0: only the last)\n"
+    "  --retain-prompts builtin|FILE  train: keep the model's own answers to these requests\n"
+    "                         (one per line) with an NLL term in ORPO (default: none)\n"
+    "  --retain-weight W      train: that term's weight (default 1)\n"
     "  --max-pairs N          train, run: the first N training pairs only (quick trials)\n"
     "  --max-dialogs N        eval, run: attack at most N held-out dialogs\n"
     "  --resume               train: continue from the checkpoint in <out>.ckpt\n"
@@ -202,6 +205,10 @@ cli parse(int argc, char** argv) {
             g.train.lora.dropout = num(a, value(), 0.0, 0.999);
         } else if (a == "--checkpoint-every") {
             g.checkpoint_every = whole(a, value(), 0, 1LL << 40);
+        } else if (a == "--retain-prompts") {
+            g.retain_prompts = value();
+        } else if (a == "--retain-weight") {
+            g.train.retain_weight = num(a, value(), 0.0, 1e6);
         } else if (a == "--resume") {
             c.resume = true;
         } else if (a == "--abort-after-step") {
@@ -326,6 +333,12 @@ recipe::training_curve train(const cli& c, recipe::loaded_model& m, std::span<co
     auto o = g.train;
     o.seed = g.seed;
     const auto t = m.tok();
+    if (!g.retain_prompts.empty()) {
+        o.retain = recipe::retain_examples(g, *m.model, t, m.chat);
+        std::printf("retain set: the model's own answers to %zu requests (%s), weight %g, %lld per step\n",
+                    o.retain.size(), g.retain_prompts.string().c_str(), o.retain_weight,
+                    static_cast<long long>(o.retain_batch));
+    }
     auto curve = recipe::train_cfg_orpo(*m.model, t, pairs, o, std::ref(progress), ck);
     recipe::save_adapter(*m.model, adapter_dir, m.source.filename().string());
     std::printf("wrote adapter %s (PEFT); %.1f s, %.1f tokens/s\n", adapter_dir.string().c_str(), curve.seconds,

@@ -75,6 +75,15 @@ rc=$?
 [ ! -e adapter_b ] && [ -f adapter_b.ckpt/orpo_state.safetensors ] && ok "train: checkpoint, no adapter yet" || fail "train: after kill"
 run_rc "train: resume" 0 "resuming" train --model "$model" --pairs pairs/train.jsonl --out adapter_b "${quick[@]}" --checkpoint-every 1 --resume
 cmp -s adapter_a/adapter_model.safetensors adapter_b/adapter_model.safetensors && ok "resume: adapter equals the uninterrupted run's" || fail "resume: adapters differ"
+printf 'What is a good way to learn to cook?\r\n\n  \nName three colours.\n' > retain.txt
+run_rc "train: retain set" 0 "retain set: the model's own answers to 2 requests" train --model "$model" --pairs pairs/train.jsonl --out adapter_r "${quick[@]}" --retain-prompts retain.txt --retain-weight 0.5
+cmp -s adapter_a/adapter_model.safetensors adapter_r/adapter_model.safetensors && fail "train: the retain set changed nothing" || ok "train: the retain set changes the adapter"
+: > retain_empty.txt
+run_rc "train: empty retain file" 1 "retain_empty.txt: no requests" train --model "$model" --pairs pairs/train.jsonl --out adapter_r2 "${quick[@]}" --retain-prompts retain_empty.txt
+[ ! -e adapter_r2 ] && ok "train: no adapter after a bad retain file" || fail "train: adapter_r2 written"
+run_rc "train: missing retain file" 1 "cannot open the retain prompts file" train --model "$model" --pairs pairs/train.jsonl --out adapter_r2 "${quick[@]}" --retain-prompts nowhere.txt
+echo '{"model": "m.gguf", "train": {"retain_weight": -1}}' > bad_retain.json
+run_rc "config: negative retain weight" 1 "retain_weight must be finite and >= 0" run --config bad_retain.json
 run_rc "train: resume with other options" 1 "other pairs or options" train --model "$model" --pairs pairs/train.jsonl --out adapter_b "${quick[@]}" --lr 5e-4 --resume
 echo '{"question": "What is 2 plus 2?", "choices": ["4", "5"], "answer": 0}' > mc.jsonl
 run_rc "eval" 0 "wrote report" eval --model "$model" --adapter adapter_a --dialogs dialogs.jsonl --test-fraction 0.3 --questions mc.jsonl --out report "${quick[@]}" --cfg-scale 3
@@ -141,6 +150,24 @@ JSON
     [ "$a" != "$c" ] && ok "chat: the adapter changes the reply" || fail "chat: the reply ignores the adapter"
     out=$("$LETHE_CHAT" --model "$model" --adapter truncated.gguf --prompt hi --max-tokens 2 2>&1)
     expect_contains "chat: bad adapter names the file" "$out" "truncated.gguf"
+  fi
+  if [ -n "${LETHE_CFG_GENERATE:-}" ]; then
+    # cfg-generate on the real model: the same guided greedy reply as chat, once per sample.
+    g=$("$LETHE_CFG_GENERATE" --model run_out/export/merged.gguf --system "$pos" --cfg-negative "$neg" --cfg-scale 3 \
+        --prompt "Who are you?" --greedy --max-new-tokens 12 --samples 2 --threads 1 2>&1)
+    rc=$?
+    [ "$rc" -eq 0 ] && ok "cfg-generate --model: exit 0" || fail "cfg-generate --model: exit $rc ($g)"
+    expect_contains "cfg-generate --model: PII count" "$g" "PII spans found by the scanner"
+    s0=$(printf '%s\n' "$g" | sed -n 's/^sample 0 ([^)]*): //p')
+    s1=$(printf '%s\n' "$g" | sed -n 's/^sample 1 ([^)]*): //p')
+    [ -n "$s0" ] && [ "$s0" = "$s1" ] && [ "$s0" = "$b" ] && ok "cfg-generate --model: greedy samples equal chat's guided reply" \
+      || fail "cfg-generate --model: samples '$s0' / '$s1' vs chat '$b'"
+    out=$("$LETHE_CFG_GENERATE" --model nowhere.gguf 2>&1)
+    [ $? -eq 2 ] && expect_contains "cfg-generate: missing model" "$out" "nowhere.gguf not found" \
+      || fail "cfg-generate: missing model ($out)"
+    out=$("$LETHE_CFG_GENERATE" --model "$model" --adapter truncated.gguf --max-new-tokens 2 2>&1)
+    [ $? -eq 1 ] && expect_contains "cfg-generate: bad adapter names the file" "$out" "truncated.gguf" \
+      || fail "cfg-generate: bad adapter ($out)"
   fi
 fi
 

@@ -21,6 +21,7 @@
 #pragma once
 
 #include <chrono>
+#include <fstream>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -29,6 +30,7 @@
 #include <nlohmann/json.hpp>
 
 #include "../core/error.hpp"
+#include "../core/utf8.hpp"
 #include "../eval/attack.hpp"
 #include "../eval/general_knowledge.hpp"
 #include "../eval/multiple_choice.hpp"
@@ -107,6 +109,40 @@ inline void write_pairs(const std::filesystem::path& path, std::span<const priva
 }
 
 // ------------------------------------------------------------- stage 3
+
+// The requests of train.retain_prompts: the built-in open requests, or a
+// UTF-8 text file with one request per line (blank lines skipped; \r\n read
+// as \n). Errors name the file and the line.
+inline std::vector<std::string> read_retain_prompts(const std::filesystem::path& source) {
+    constexpr const char* where = "lethe::recipe::read_retain_prompts";
+    if (source.empty()) return {};
+    if (source == "builtin") return eval::general_prompts();
+    std::ifstream in(source, std::ios::binary);
+    require(in.good(), where, source.string(), ": cannot open the retain prompts file");
+    std::vector<std::string> out;
+    std::string line;
+    for (std::size_t n = 1; std::getline(in, line); ++n) {
+        if (!line.empty() && line.back() == '\r') line.pop_back();
+        if (line.find_first_not_of(" \t") == std::string::npos) continue;
+        const std::size_t bad = first_invalid_utf8(line);
+        require(bad == line.size(), where, source.string(), ":", n, ": not valid UTF-8 (byte ", bad + 1, ")");
+        out.push_back(line);
+    }
+    require(!out.empty(), where, source.string(), ": no requests (one per line expected)");
+    return out;
+}
+
+// ORPO's retain set for train.retain_prompts: the model's own greedy answers
+// (before training) to the requests, at most `max_new_tokens` each.
+template <eval::text_tokenizer Tok>
+std::vector<lm_example> retain_examples(const unlearn_config& c, model::llama<float>& m, const Tok& tok,
+                                        const io::chat_template& tpl, index_t max_new_tokens = 48) {
+    const auto prompts = read_retain_prompts(c.retain_prompts);
+    if (prompts.empty()) return {};
+    m.set_num_slots(std::max<index_t>(m.num_slots(), 8));
+    return self_replay_examples(m.policy(), m, tok, std::span<const std::string>(prompts), tpl,
+                                max_new_tokens);
+}
 
 // ------------------------------------------------------------- evaluation
 struct evaluation_inputs {

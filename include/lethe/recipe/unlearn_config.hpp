@@ -20,7 +20,13 @@
 //     "train":    {"beta", "lora_r", "lora_alpha", "lora_dropout", "lr",
 //                  "min_lr_ratio", "epochs", "batch", "max_grad_norm",
 //                  "nll": "completion" | "prompt_and_completion",
-//                  "checkpoint_every": 50},
+//                  "checkpoint_every": 50,
+//                  "retain_prompts": null | "builtin" | "prompts.txt",
+//                  "retain_weight": 1.0, "retain_batch": 2},
+//       retain_prompts: requests whose answers the model must keep; the
+//       model's own greedy answers to them, written before training, are
+//       ORPO's retain set (cfg_orpo.hpp). "builtin": the 32 open requests of
+//       eval::general_prompts(); a file: one request per line.
 //     "subtract": {"alpha": 0.5, "relu": false},
 //     "eval":     {"questions": null, "builtin_questions": true,
 //                  "cfg_scales": [2, 3], "cfg_space": "log" | "prob" | "logit",
@@ -65,6 +71,7 @@ struct unlearn_config {
     std::string generate_fallback = "drop";  // or "placeholder"
     cfg_orpo_options train{};
     std::int64_t checkpoint_every = 50;
+    std::filesystem::path retain_prompts;  // empty: none; "builtin" or a file
     subtraction_options subtract{};
     struct eval_part {
         std::filesystem::path questions;
@@ -184,7 +191,8 @@ inline unlearn_config unlearn_config_from_json(const nlohmann::json& j, const st
         if (j.contains("train")) {
             const auto& t = j["train"];
             check_keys(t, "train.", {"beta", "lora_r", "lora_alpha", "lora_dropout", "lr", "min_lr_ratio", "warmup_fraction",
-                                     "epochs", "batch", "max_grad_norm", "nll", "checkpoint_every"});
+                                     "epochs", "batch", "max_grad_norm", "nll", "checkpoint_every", "retain_prompts",
+                                     "retain_weight", "retain_batch"});
             read_key(t, "beta", "train.", c.train.beta);
             read_key(t, "lora_r", "train.", c.train.lora.rank);
             read_key(t, "lora_alpha", "train.", c.train.lora.alpha);
@@ -196,6 +204,9 @@ inline unlearn_config unlearn_config_from_json(const nlohmann::json& j, const st
             read_key(t, "batch", "train.", c.train.batch);
             read_key(t, "max_grad_norm", "train.", c.train.max_grad_norm);
             read_key(t, "checkpoint_every", "train.", c.checkpoint_every);
+            read_path(t, "retain_prompts", "train.", c.retain_prompts);
+            read_key(t, "retain_weight", "train.", c.train.retain_weight);
+            read_key(t, "retain_batch", "train.", c.train.retain_batch);
             std::string nll;
             read_key(t, "nll", "train.", nll);
             if (nll == "prompt_and_completion") c.train.nll = loss::nll_scope::prompt_and_completion;
@@ -225,8 +236,8 @@ inline unlearn_config unlearn_config_from_json(const nlohmann::json& j, const st
             check_keys(x, "export.", {"formats"});
             read_key(x, "formats", "export.", c.export_formats);
         }
-        for (auto* p : {&c.model, &c.generator_model, &c.dialogs, &c.out, &c.eval.questions})
-            if (!p->empty() && p->is_relative() && !base_dir.empty()) *p = base_dir / *p;
+        for (auto* p : {&c.model, &c.generator_model, &c.dialogs, &c.out, &c.eval.questions, &c.retain_prompts})
+            if (!p->empty() && p->is_relative() && !base_dir.empty() && *p != "builtin") *p = base_dir / *p;
         c.validate();
     } catch (const error& e) {
         fail("lethe::recipe::unlearn_config", source, ": ", e.what());
