@@ -194,27 +194,31 @@ namespace {
 struct killed_at {
     std::int64_t step;
 };
-}  // namespace
-
-BOOST_AUTO_TEST_CASE(cfg_orpo_resume_after_a_kill_equals_an_uninterrupted_run) {
-    const auto w = small_world();
+// The small world's preference pairs, none held out.
+std::vector<privacy::pair_sample> small_world_pairs() {
     privacy::pair_builder_options po;
     po.chat_template = io::chat_template(io::chat_format::chatml);
     po.test_fraction = 0.0;
     privacy::pair_builder b(po);
-    const auto split = recipe::build_pairs(b, w.dialogs);
-    const std::span<const privacy::pair_sample> pairs(split.train);
+    return recipe::build_pairs(b, small_world().dialogs).train;
+}
+std::unique_ptr<model::llama<float>> fresh_small_model() {
+    auto m = std::make_unique<model::llama<float>>(small_config(), par.with_threads(1));
+    m->init_random(4);
+    return m;
+}
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(cfg_orpo_resume_after_a_kill_equals_an_uninterrupted_run) {
+    const auto train_pairs = small_world_pairs();
+    const std::span<const privacy::pair_sample> pairs(train_pairs);
     eval::byte_tokenizer tok;
     recipe::cfg_orpo_options o;
     o.lr = 1e-2;
     o.epochs = 2;
     o.batch = 4;
     o.lora = {4, 8.0, 0.25};  // dropout on: the masks must follow the step too
-    auto fresh = [] {
-        auto m = std::make_unique<model::llama<float>>(small_config(), par.with_threads(1));
-        m->init_random(4);
-        return m;
-    };
+    const auto fresh = fresh_small_model;
     const auto dir = std::filesystem::temp_directory_path() / ("lethe-orpo-resume-" + std::to_string(::getpid()));
     std::filesystem::remove_all(dir);
 
@@ -259,24 +263,15 @@ BOOST_AUTO_TEST_CASE(cfg_orpo_resume_after_a_kill_equals_an_uninterrupted_run) {
 // with a retain set, the model's NLL on it ends lower than after ORPO alone;
 // resuming a run with a retain set is bit-exact; bad retain options are refused.
 BOOST_AUTO_TEST_CASE(cfg_orpo_retain_term_keeps_the_retain_set) {
-    const auto w = small_world();
-    privacy::pair_builder_options po;
-    po.chat_template = io::chat_template(io::chat_format::chatml);
-    po.test_fraction = 0.0;
-    privacy::pair_builder b(po);
-    const auto split = recipe::build_pairs(b, w.dialogs);
-    const std::span<const privacy::pair_sample> pairs(split.train);
+    const auto train_pairs = small_world_pairs();
+    const std::span<const privacy::pair_sample> pairs(train_pairs);
     eval::byte_tokenizer tok;
     recipe::cfg_orpo_options o;
     o.lr = 1e-2;
     o.epochs = 2;
     o.batch = 4;
     o.lora = {4, 8.0, 0.0};  // no dropout: forward() then measures the NLL itself
-    auto fresh = [] {
-        auto m = std::make_unique<model::llama<float>>(small_config(), par.with_threads(1));
-        m->init_random(4);
-        return m;
-    };
+    const auto fresh = fresh_small_model;
     const std::vector<recipe::lm_example> retain = {{"Q: colour of the sky?\nA: ", "blue, on a clear day."},
                                                     {"Q: two plus two?\nA: ", "four."},
                                                     {"", "The river flows to the sea."}};

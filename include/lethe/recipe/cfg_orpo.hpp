@@ -339,11 +339,12 @@ training_curve train_cfg_orpo(model::llama<T>& m, const Tok& tok, std::span<cons
             model::clip_grad_norm(m.policy(), grads, opt.max_grad_norm);
             adam.update(m.policy(), params, grads, lr);
             m.zero_grad();
-            curve.loss.push_back(res.loss + opt.retain_weight * rs.nll);
+            const double step_loss = res.loss + opt.retain_weight * rs.nll;
+            curve.loss.push_back(step_loss);
             index_t counted = rs.tokens;
             for (auto k : mask) counted += k != 0;
             curve.tokens += counted;
-            if (progress) progress(timer.event(adam.steps(), res.loss, lr, counted));
+            if (progress) progress(timer.event(adam.steps(), step_loss, lr, counted));
             const std::int64_t done = adam.steps();
             if (!ckpt.dir.empty() && ((ckpt.every > 0 && done % ckpt.every == 0) || done == sched.total_steps))
                 save();
