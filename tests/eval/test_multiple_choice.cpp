@@ -2,7 +2,9 @@
 #include "lethe_test.hpp"
 
 #include <cmath>
+#include <set>
 
+#include <lethe/eval/general_knowledge.hpp>
 #include <lethe/eval/multiple_choice.hpp>
 #include <lethe/model/llama.hpp>
 
@@ -156,4 +158,34 @@ BOOST_AUTO_TEST_CASE(bad_calls_are_rejected) {
     LETHE_CHECK_THROWS_WITH(multiple_choice(m, tok, std::span<const mc_item>(three)), "need 3 slots");
     const std::vector<mc_item> out_of_range = {{"q", {"a", "b"}, 2}};
     LETHE_CHECK_THROWS_WITH(multiple_choice(m, tok, std::span<const mc_item>(out_of_range)), "answer 2 outside");
+}
+
+// The built-in question sets: well-formed (4 distinct choices, no repeated
+// question), the broad set starts with the 18 facts unchanged, and the right
+// answers spread over the slots, so a model that always picks one slot
+// scores 25% and no more.
+BOOST_AUTO_TEST_CASE(built_in_question_sets_are_well_formed) {
+    const auto& facts = general_mc();
+    const auto& broad = general_mc_broad();
+    BOOST_TEST(facts.size() == general_qa().size());
+    BOOST_TEST(broad.size() == 100u);
+    std::set<std::string> seen;
+    index_t per_slot[4] = {0, 0, 0, 0};
+    for (std::size_t i = 0; i < broad.size(); ++i) {
+        const auto& it = broad[i];
+        BOOST_TEST_CONTEXT("item " << i << ": " << it.question) {
+            BOOST_TEST(seen.insert(it.question).second);
+            BOOST_TEST(it.choices.size() == 4u);
+            BOOST_TEST(std::set<std::string>(it.choices.begin(), it.choices.end()).size() == 4u);
+            BOOST_TEST((it.answer >= 0 && it.answer < 4));
+            if (it.answer >= 0 && it.answer < 4) ++per_slot[it.answer];
+            if (i < facts.size()) {
+                BOOST_TEST(it.question == facts[i].question);
+                BOOST_TEST(it.choices == facts[i].choices, boost::test_tools::per_element());
+                BOOST_TEST(it.answer == facts[i].answer);
+                BOOST_TEST(it.question == general_qa()[i].question);
+            }
+        }
+    }
+    for (index_t n : per_slot) BOOST_TEST(n == 25);
 }

@@ -162,7 +162,7 @@ inline evaluation_inputs make_evaluation_inputs(const unlearn_config& c, const u
     if (!c.eval.questions.empty()) in.questions = read_questions(c.eval.questions);
     in.user_questions = in.questions.size();
     if (c.eval.builtin_questions)
-        in.questions.insert(in.questions.end(), eval::general_mc().begin(), eval::general_mc().end());
+        in.questions.insert(in.questions.end(), eval::general_mc_broad().begin(), eval::general_mc_broad().end());
     return in;
 }
 
