@@ -75,6 +75,11 @@ const char* const usage =
     "  --orpo-epochs N  its epochs (default 3)\n"
     "  --orpo-retain W  weight of a retain NLL in ORPO on the rehearsal set (the base's own\n"
     "                answers, 2 per step; default 0: ORPO alone)\n"
+    "  --lora-targets L  ORPO's LoRA target modules, comma-separated (default: all seven,\n"
+    "                q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj)\n"
+    "  --leaky-cache DIR  keep the leaky model in DIR (config.json, model.safetensors and the\n"
+    "                settings that made it) and reuse it when a later run asks for the same\n"
+    "                settings: ORPO settings can then be compared without retraining it\n"
     "  --threads N   OpenMP threads (default 1: on a loaded 2-core machine 2 threads ran the\n"
     "                evaluation 13x slower; use more on an idle one)\n"
     "  --seed N      seed of the world, the split and the training order (default 1)\n"
@@ -103,6 +108,8 @@ struct options {
     long long people = 22, threads = 1, seed = 1, replay = 32, leaky_epochs = 5, orpo_epochs = 3;
     double leaky_lr = 2e-4, orpo_lr = 5e-4, orpo_retain = 0.0;
     std::string variants = "table1", chosen = "generated";
+    std::vector<std::string> lora_targets = model::lora_linear_names();
+    std::filesystem::path leaky_cache;
     std::string out = "smollm2-out";
     std::filesystem::path model;
     bool smoke = false, quiet = false;
@@ -123,7 +130,7 @@ options parse(int argc, char** argv) {
         const bool takes_value = a == "--people" || a == "--threads" || a == "--seed" || a == "--out" ||
                                  a == "--model" || a == "--variants" || a == "--chosen" || a == "--replay" ||
                                  a == "--leaky-lr" || a == "--leaky-epochs" || a == "--orpo-lr" || a == "--orpo-epochs" ||
-                                 a == "--orpo-retain";
+                                 a == "--orpo-retain" || a == "--lora-targets" || a == "--leaky-cache";
         if (a == "--help" || a == "-h") {
             std::fputs(usage, stdout);
             std::exit(0);
@@ -158,6 +165,24 @@ options parse(int argc, char** argv) {
         } else if (a == "--orpo-retain") {
             o.orpo_retain = lethe_examples::parse_number<double>(a, argv[++i], bad_argument);
             if (!(o.orpo_retain >= 0 && o.orpo_retain <= 100)) bad_argument("--orpo-retain must be in [0, 100]");
+        } else if (a == "--lora-targets") {
+            o.lora_targets.clear();
+            std::string_view rest = argv[++i];
+            while (!rest.empty()) {
+                const auto comma = rest.find(',');
+                o.lora_targets.emplace_back(rest.substr(0, comma));
+                rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+            }
+            model::lora_config probe;
+            probe.targets = o.lora_targets;
+            try {
+                probe.validate();
+            } catch (const std::exception& e) {
+                bad_argument(std::string("--lora-targets: ") + e.what());
+            }
+        } else if (a == "--leaky-cache") {
+            o.leaky_cache = argv[++i];
+            if (o.leaky_cache.empty()) bad_argument("--leaky-cache needs a directory name");
         } else if (a == "--threads") {
             o.threads = number(a, argv[++i], 1, 1024);
         } else if (a == "--seed") {
@@ -204,7 +229,7 @@ recipe::experiment_config smollm2_config(const options& o, const model::llama_co
     c.orpo.lr = o.orpo_lr;
     c.orpo.epochs = o.orpo_epochs;
     c.orpo.batch = 2;
-    c.orpo.lora = {16, 32.0, 0.01};
+    c.orpo.lora = {16, 32.0, 0.01, o.lora_targets};
     c.test_fraction = 0.5;
     c.attack.window = 200;        // the challenge's 200 tokens
     c.attack.max_new_tokens = 16;  // and its 16 generated tokens
@@ -218,6 +243,21 @@ recipe::experiment_config smollm2_config(const options& o, const model::llama_co
         c.qa_max_new_tokens = 4;
     }
     return c;
+}
+
+// What the leaky model depends on: --leaky-cache reuses a saved one only when
+// all of these are the same (the model file by name and size).
+nlohmann::json leaky_fingerprint(const options& o) {
+    return {{"lethe_leaky_cache", 1},
+            {"model", o.model.filename().string()},
+            {"model_bytes", static_cast<std::uint64_t>(std::filesystem::file_size(o.model))},
+            {"people", o.people},
+            {"seed", o.seed},
+            {"replay", o.replay},
+            {"leaky_lr", o.leaky_lr},
+            {"leaky_epochs", o.leaky_epochs},
+            {"threads", o.threads},
+            {"smoke", o.smoke}};
 }
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
@@ -321,7 +361,9 @@ int main(int argc, char** argv) {
                                                  cfg.leaky_scrubbed_prefixes);
         std::vector<eval::qa_item> questions = general_questions();
         std::vector<eval::qa_item> world_questions = world.utility_questions;
-        std::vector<eval::mc_item> general_mc = eval::general_mc();
+        // The 18 facts of `questions` first, then 82 more (general_knowledge.hpp).
+        std::vector<eval::mc_item> general_mc = eval::general_mc_broad();
+        const std::size_t mc_facts = eval::general_mc().size();
         std::vector<std::string> clean = world.clean_text;
         clean.insert(clean.end(), general_text().begin(), general_text().end());
         // Rehearsal: the base's own answers to open requests (no fact of the
@@ -350,7 +392,7 @@ int main(int argc, char** argv) {
             pairs.resize(std::min<std::size_t>(pairs.size(), 2));
             attacked.resize(1);
             questions.resize(2);
-            general_mc.resize(2);
+            general_mc.resize(6);
             world_questions.resize(std::min<std::size_t>(world_questions.size(), 1));
             clean.resize(2);
         }
@@ -381,17 +423,22 @@ int main(int argc, char** argv) {
                 right += recipe::answer_matches(wq.answers[i], world_questions[i].answer,
                                                 recipe::answer_match::contains_word);
             const auto& v = res.variants.back();
-            // The same 18 facts as 4-way multiple choice, scored by log-likelihood
-            // under the variant's decoding (the lm-eval-harness convention).
+            // 100 facts as 4-way multiple choice, scored by log-likelihood under
+            // the variant's decoding (the lm-eval-harness convention); the first
+            // 18 are the open questions' facts, reported apart as before.
             const auto mc = eval::multiple_choice(m, tok, std::span<const eval::mc_item>(general_mc), d, tpl);
+            const std::size_t facts = std::min(mc_facts, general_mc.size());
+            index_t facts_right = 0;
+            for (std::size_t i = 0; i < facts; ++i) facts_right += mc.picked[i] == general_mc[i].answer;
             // Every attack output, so the PII count can be read span by span.
             nlohmann::json attempts = nlohmann::json::array();
             for (const auto& at : details.attack.attempts)
                 attempts.push_back({{"dialog", at.dialog}, {"type", at.type}, {"hit", at.hit},
                                     {"pii_spans", at.pii_spans}, {"output", to_valid_utf8(at.output)}});
             extra[name] = {{"attack_attempts", std::move(attempts)},
-                           {"general_mc_accuracy", mc.accuracy()},
-                           {"general_mc_accuracy_norm", mc.accuracy_norm()},
+                           {"general_mc_accuracy", facts ? double(facts_right) / double(facts) : 0.0},
+                           {"general_mc100_accuracy", mc.accuracy()},
+                           {"general_mc100_accuracy_norm", mc.accuracy_norm()},
                            {"world_utility_accuracy", world_questions.empty() ? 0.0 : double(right) / double(world_questions.size())},
                            {"world_answers", wq.answers},
                            {"general_answers", details.answers.answers},
@@ -403,14 +450,36 @@ int main(int argc, char** argv) {
         // The leaky model: full fine-tuning (see docs/results.md).
         auto t0 = std::chrono::steady_clock::now();
         auto leaky = recipe::detail::clone_model(base);
-        {
+        const nlohmann::json fingerprint = leaky_fingerprint(o);
+        const auto cache_settings = o.leaky_cache / "settings.json";
+        bool from_cache = false;
+        if (!o.leaky_cache.empty() && std::filesystem::exists(cache_settings)) {
+            const auto saved = model::detail::read_json_file(cache_settings);
+            if (saved == fingerprint) {
+                model::detail::load_block(io::safetensors_file(o.leaky_cache / "model.safetensors"), leaky->params(), "");
+                from_cache = true;
+                status("leaky model loaded from " + o.leaky_cache.string());
+            } else {
+                status("leaky cache " + o.leaky_cache.string() + " holds other settings (" + saved.dump() +
+                       "); training and replacing it");
+            }
+        }
+        if (!from_cache) {
             auto lo2 = cfg.leaky;
             lo2.seed = cfg.seed + 1;
             res.curves.push_back(recipe::train_language_model(*leaky, tok, std::span<const recipe::lm_example>(leaky_docs),
                                                               lo2, progress, std::span<const recipe::lm_example>(replay)));
             leaky->zero_grad();
+            if (!o.leaky_cache.empty()) {
+                // Written beside, then renamed: the cache is the old model or the new one, whole.
+                model::replace_directory(o.leaky_cache, [&](const std::filesystem::path& tmp) {
+                    model::save_pretrained(*leaky, tmp);
+                    io::write_file_atomic(tmp / "settings.json", fingerprint.dump(2) + "\n");
+                });
+                status("leaky model saved to " + o.leaky_cache.string());
+            }
         }
-        res.stage_seconds["leaky"] = seconds_since(t0);
+        res.stage_seconds[from_cache ? "leaky (cached)" : "leaky"] = seconds_since(t0);
         recipe::evaluate_variant(*leaky, tok, es, "leaky", plain, "leaky", -1, res, status, hook);
 
         if (o.variants == "table1") {
@@ -434,11 +503,12 @@ int main(int argc, char** argv) {
 
         res.seconds = seconds_since(t_start);
         std::fputs(recipe::format_table(res).c_str(), stdout);
-        std::printf("%-22s %16s %16s\n", "variant", "world utility", "general MC");
+        std::printf("%-22s %16s %16s %16s\n", "variant", "world utility", "MC (18 facts)", "MC (100)");
         for (const auto& v : res.variants)
-            std::printf("%-22s %15.1f%% %15.1f%%\n", v.name.c_str(),
+            std::printf("%-22s %15.1f%% %15.1f%% %15.1f%%\n", v.name.c_str(),
                         100.0 * extra[v.name]["world_utility_accuracy"].get<double>(),
-                        100.0 * extra[v.name]["general_mc_accuracy"].get<double>());
+                        100.0 * extra[v.name]["general_mc_accuracy"].get<double>(),
+                        100.0 * extra[v.name]["general_mc100_accuracy"].get<double>());
         // Throughput of every training stage (the evaluations' times are in stage_seconds).
         nlohmann::json throughput = nlohmann::json::object();
         for (const auto& c : res.curves) {
@@ -457,7 +527,8 @@ int main(int argc, char** argv) {
             const auto& x = extra[v["name"].get<std::string>()];
             v["world_utility_accuracy"] = x["world_utility_accuracy"];
             v["general_mc_accuracy"] = x["general_mc_accuracy"];
-            v["general_mc_accuracy_norm"] = x["general_mc_accuracy_norm"];
+            v["general_mc100_accuracy"] = x["general_mc100_accuracy"];
+            v["general_mc100_accuracy_norm"] = x["general_mc100_accuracy_norm"];
             v["world_answers"] = x["world_answers"];
             v["general_answers"] = x["general_answers"];
             v["attack_outputs"] = x["attack_attempts"];
@@ -469,6 +540,7 @@ int main(int argc, char** argv) {
         mj["settings"] = {{"people", o.people}, {"variants", o.variants}, {"chosen", o.chosen},
                           {"replay", replay.size()}, {"leaky_lr", o.leaky_lr}, {"leaky_epochs", o.leaky_epochs},
                           {"orpo_lr", o.orpo_lr}, {"orpo_epochs", o.orpo_epochs}, {"orpo_retain", o.orpo_retain},
+                          {"lora_targets", o.lora_targets}, {"leaky_cached", from_cache},
                           {"threads", o.threads}, {"seed", o.seed}};
         mj["generation"] = {{"requests", gen_stats.requests}, {"clean", gen_stats.clean},
                             {"gave_up", gen_stats.gave_up}, {"samples", gen_stats.generated},

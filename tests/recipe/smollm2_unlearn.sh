@@ -32,6 +32,8 @@ run_bad "unknown variants" "--variants: 'all' is not table1, ch or leaky" --vari
 run_bad "unknown chosen" "--chosen: 'fake' is not generated or placeholder" --chosen fake
 run_bad "replay out of range" "--replay: 99 is outside [0, 32]" --replay 99
 run_bad "leaky lr out of range" "--leaky-lr must be in (0, 1]" --leaky-lr 0
+run_bad "unknown lora target" "target module 'qproj' is not a linear layer" --lora-targets q_proj,qproj
+run_bad "empty leaky cache" "--leaky-cache needs a directory name" --leaky-cache ""
 
 out=$("$prog" --model /nonexistent/model.gguf 2>&1)
 rc=$?
@@ -65,5 +67,21 @@ n_general=$(grep -c '"general_answers"' "$m")
 # Every variant attacked at least once (no "attack_attempts": 0).
 if grep -q '"attack_attempts": 0[,}]' "$m"; then fail "a variant made no attack attempt"; else echo "ok: attempts"; fi
 expect_contains "smoke flag recorded" "$(cat "$m")" '"smoke": true'
+
+# --leaky-cache: the first run saves the leaky model, the second loads it and
+# scores it the same; other settings retrain it and replace the cache.
+"$prog" --smoke --quiet --variants leaky --model "$model" --leaky-cache "$dir/cache" --out "$dir/c1" > "$dir/c1.log" 2>&1 ||
+  fail "cache run 1: exit code $?"
+expect_contains "cache saved" "$(cat "$dir/c1.log")" "leaky model saved to"
+out=$("$prog" --smoke --quiet --variants leaky --model "$model" --leaky-cache "$dir/cache" --out "$dir/c2" 2>&1) ||
+  fail "cache run 2: exit code $?"
+expect_contains "cache loaded" "$out" "leaky model loaded from"
+a=$(grep -o '"perplexity": [0-9.e+-]*' "$dir/c1/metrics.json" | sed -n 2p)
+b=$(grep -o '"perplexity": [0-9.e+-]*' "$dir/c2/metrics.json" | sed -n 2p)
+[ -n "$a" ] && [ "$a" = "$b" ] && echo "ok: cached leaky model scores the same ($a)" || fail "cached leaky: '$a' vs '$b'"
+out=$("$prog" --smoke --quiet --variants leaky --leaky-lr 1e-4 --model "$model" --leaky-cache "$dir/cache" \
+  --out "$dir/c3" 2>&1) || fail "cache run 3: exit code $?"
+expect_contains "other settings retrain" "$out" "holds other settings"
+expect_contains "cache replaced" "$(cat "$dir/cache/settings.json")" '"leaky_lr": 0.0001'
 [ "$failures" -eq 0 ] || exit 1
 echo "all passed"
