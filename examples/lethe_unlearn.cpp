@@ -95,19 +95,6 @@ struct cli {
     std::int64_t abort_after_step = -1;  // testing: exit as a kill would after this step
 };
 
-std::vector<std::string> split_list(const std::string& s) {
-    std::vector<std::string> out;
-    std::size_t at = 0;
-    while (at <= s.size()) {
-        const auto comma = s.find(',', at);
-        const std::string part = s.substr(at, comma == std::string::npos ? std::string::npos : comma - at);
-        if (!part.empty()) out.push_back(part);
-        if (comma == std::string::npos) break;
-        at = comma + 1;
-    }
-    return out;
-}
-
 cli parse(int argc, char** argv) {
     cli c;
     if (argc < 2) bad_argument("no command given");
@@ -225,12 +212,12 @@ cli parse(int argc, char** argv) {
             g.eval.questions = value();
         } else if (a == "--cfg-scale") {
             g.eval.cfg_scales.clear();
-            for (const auto& s : split_list(value()))
+            for (const auto& s : lethe_examples::split_list(value()))
                 g.eval.cfg_scales.push_back(static_cast<float>(num("--cfg-scale", s.c_str(), 0.0, 100.0)));
         } else if (a == "--cfg-space") {
             g.eval.cfg_space = value();
         } else if (a == "--formats") {
-            g.export_formats = split_list(value());
+            g.export_formats = lethe_examples::split_list(value());
             c.formats_given = true;
         } else if (a == "--quiet") {
             c.quiet = true;

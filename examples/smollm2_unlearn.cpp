@@ -166,13 +166,7 @@ options parse(int argc, char** argv) {
             o.orpo_retain = lethe_examples::parse_number<double>(a, argv[++i], bad_argument);
             if (!(o.orpo_retain >= 0 && o.orpo_retain <= 100)) bad_argument("--orpo-retain must be in [0, 100]");
         } else if (a == "--lora-targets") {
-            o.lora_targets.clear();
-            std::string_view rest = argv[++i];
-            while (!rest.empty()) {
-                const auto comma = rest.find(',');
-                o.lora_targets.emplace_back(rest.substr(0, comma));
-                rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
-            }
+            o.lora_targets = lethe_examples::split_list(argv[++i]);
             model::lora_config probe;
             probe.targets = o.lora_targets;
             try {

@@ -1,4 +1,5 @@
-// examples/support/cli.hpp - command-line number parsing the examples share.
+// examples/support/cli.hpp - command-line parsing the examples share: numbers
+// and comma-separated lists.
 #pragma once
 
 #include <charconv>
@@ -7,6 +8,7 @@
 #include <string_view>
 #include <system_error>
 #include <type_traits>
+#include <vector>
 
 namespace lethe_examples {
 
@@ -25,6 +27,20 @@ T parse_number(std::string_view flag, std::string_view text, Fail&& fail) {
             fail(std::string(flag) + ": '" + std::string(text) + "' is not a non-negative integer");
     }
     return v;
+}
+
+// "a,b,c" -> {"a", "b", "c"}; empty parts are dropped.
+inline std::vector<std::string> split_list(const std::string& s) {
+    std::vector<std::string> out;
+    std::size_t at = 0;
+    while (at <= s.size()) {
+        const auto comma = s.find(',', at);
+        const std::string part = s.substr(at, comma == std::string::npos ? std::string::npos : comma - at);
+        if (!part.empty()) out.push_back(part);
+        if (comma == std::string::npos) break;
+        at = comma + 1;
+    }
+    return out;
 }
 
 }  // namespace lethe_examples
