@@ -77,6 +77,8 @@ const char* const usage =
     "                answers, 2 per step; default 0: ORPO alone)\n"
     "  --lora-targets L  ORPO's LoRA target modules, comma-separated (default: all seven,\n"
     "                q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj)\n"
+    "  --cfg-scales G  with --variants ch: the guidance scales, comma-separated, in [1, 10] (default 1,2,3)\n"
+    "  --cfg-spaces S  the spaces they guide in: log, prob or log,prob (default log,prob: Table 1)\n"
     "  --leaky-cache DIR  keep the leaky model in DIR (config.json, model.safetensors and the\n"
     "                settings that made it) and reuse it when a later run asks for the same\n"
     "                settings: ORPO settings can then be compared without retraining it\n"
@@ -109,6 +111,8 @@ struct options {
     double leaky_lr = 2e-4, orpo_lr = 5e-4, orpo_retain = 0.0;
     std::string variants = "table1", chosen = "generated";
     std::vector<std::string> lora_targets = model::lora_linear_names();
+    std::vector<float> cfg_scales{1.0f, 2.0f, 3.0f};
+    std::vector<guidance::cfg_space> cfg_spaces{guidance::cfg_space::log, guidance::cfg_space::prob};
     std::filesystem::path leaky_cache;
     std::string out = "smollm2-out";
     std::filesystem::path model;
@@ -130,7 +134,8 @@ options parse(int argc, char** argv) {
         const bool takes_value = a == "--people" || a == "--threads" || a == "--seed" || a == "--out" ||
                                  a == "--model" || a == "--variants" || a == "--chosen" || a == "--replay" ||
                                  a == "--leaky-lr" || a == "--leaky-epochs" || a == "--orpo-lr" || a == "--orpo-epochs" ||
-                                 a == "--orpo-retain" || a == "--lora-targets" || a == "--leaky-cache";
+                                 a == "--orpo-retain" || a == "--lora-targets" || a == "--leaky-cache" ||
+                                 a == "--cfg-scales" || a == "--cfg-spaces";
         if (a == "--help" || a == "-h") {
             std::fputs(usage, stdout);
             std::exit(0);
@@ -174,6 +179,21 @@ options parse(int argc, char** argv) {
             } catch (const std::exception& e) {
                 bad_argument(std::string("--lora-targets: ") + e.what());
             }
+        } else if (a == "--cfg-scales") {
+            o.cfg_scales.clear();
+            for (const auto& part : lethe_examples::split_list(argv[++i])) {
+                const double g = lethe_examples::parse_number<double>(a, part, bad_argument);
+                if (!(g >= 1 && g <= 10)) bad_argument("--cfg-scales: " + part + " is outside [1, 10]");
+                o.cfg_scales.push_back(static_cast<float>(g));
+            }
+            if (o.cfg_scales.empty()) bad_argument("--cfg-scales needs at least one scale");
+        } else if (a == "--cfg-spaces") {
+            o.cfg_spaces.clear();
+            for (const auto& part : lethe_examples::split_list(argv[++i])) {
+                if (part != "log" && part != "prob") bad_argument("--cfg-spaces: '" + part + "' is not log or prob");
+                o.cfg_spaces.push_back(guidance::parse_cfg_space(part));
+            }
+            if (o.cfg_spaces.empty()) bad_argument("--cfg-spaces needs log, prob or both");
         } else if (a == "--leaky-cache") {
             o.leaky_cache = argv[++i];
             if (o.leaky_cache.empty()) bad_argument("--leaky-cache needs a directory name");
@@ -490,9 +510,9 @@ int main(int argc, char** argv) {
             // Stages 3 and 4 on the leaky model only, seeded as Table 1 seeds ch-lora.
             auto oc = cfg.orpo;
             oc.seed = cfg.seed + 3;
-            const float ch_scales[] = {1.0f, 2.0f, 3.0f};
-            recipe::lora_variant(*leaky, tok, std::span<const privacy::pair_sample>(pairs), oc, "ch", ch_scales, es,
-                                 res, progress, status, hook);
+            recipe::lora_variant(*leaky, tok, std::span<const privacy::pair_sample>(pairs), oc, "ch",
+                                 std::span<const float>(o.cfg_scales), es, res, progress, status, hook,
+                                 std::span<const guidance::cfg_space>(o.cfg_spaces));
         }
 
         res.seconds = seconds_since(t_start);
@@ -531,10 +551,13 @@ int main(int argc, char** argv) {
         mj["utility"] = "general-knowledge questions (contains_word), see examples/smollm2_unlearn.cpp";
         mj["smoke"] = o.smoke;
         mj["throughput"] = throughput;
+        nlohmann::json spaces_json = nlohmann::json::array();
+        for (const auto sp : o.cfg_spaces) spaces_json.push_back(guidance::to_string(sp));
         mj["settings"] = {{"people", o.people}, {"variants", o.variants}, {"chosen", o.chosen},
                           {"replay", replay.size()}, {"leaky_lr", o.leaky_lr}, {"leaky_epochs", o.leaky_epochs},
                           {"orpo_lr", o.orpo_lr}, {"orpo_epochs", o.orpo_epochs}, {"orpo_retain", o.orpo_retain},
                           {"lora_targets", o.lora_targets}, {"leaky_cached", from_cache},
+                          {"cfg_scales", o.cfg_scales}, {"cfg_spaces", spaces_json},
                           {"threads", o.threads}, {"seed", o.seed}};
         mj["generation"] = {{"requests", gen_stats.requests}, {"clean", gen_stats.clean},
                             {"gave_up", gen_stats.gave_up}, {"samples", gen_stats.generated},

@@ -34,6 +34,10 @@ run_bad "replay out of range" "--replay: 99 is outside [0, 32]" --replay 99
 run_bad "leaky lr out of range" "--leaky-lr must be in (0, 1]" --leaky-lr 0
 run_bad "unknown lora target" "target module 'qproj' is not a linear layer" --lora-targets q_proj,qproj
 run_bad "empty leaky cache" "--leaky-cache needs a directory name" --leaky-cache ""
+run_bad "cfg scale out of range" "--cfg-scales: 0.5 is outside [1, 10]" --cfg-scales 2,0.5
+run_bad "cfg scale not a number" "--cfg-scales: 'x' is not a number" --cfg-scales x
+run_bad "no cfg scale" "--cfg-scales needs at least one scale" --cfg-scales ,
+run_bad "unknown cfg space" "--cfg-spaces: 'logit' is not log or prob" --cfg-spaces log,logit
 
 out=$("$prog" --model /nonexistent/model.gguf 2>&1)
 rc=$?
@@ -83,5 +87,12 @@ out=$("$prog" --smoke --quiet --variants leaky --leaky-lr 1e-4 --model "$model" 
   --out "$dir/c3" 2>&1) || fail "cache run 3: exit code $?"
 expect_contains "other settings retrain" "$out" "holds other settings"
 expect_contains "cache replaced" "$(cat "$dir/cache/settings.json")" '"leaky_lr": 0.0001'
+# --variants ch with chosen guidance scales and spaces: exactly those rows.
+"$prog" --smoke --quiet --variants ch --leaky-lr 1e-4 --cfg-scales 2.5 --cfg-spaces log --model "$model" \
+  --leaky-cache "$dir/cache" --out "$dir/c4" > "$dir/c4.log" 2>&1 || fail "ch run: exit code $?"
+names=$(grep -o '"name": "[^"]*"' "$dir/c4/metrics.json" | sed 's/"name": "\(.*\)"/\1/' | tr '\n' ' ')
+[ "$names" = "base leaky ch-lora ch-lora-cfg=2.5 " ] && echo "ok: --cfg-scales 2.5 --cfg-spaces log rows" ||
+  fail "ch rows: got '$names'"
+expect_contains "cfg settings recorded" "$(cat "$dir/c4/metrics.json")" '"cfg_spaces": ['
 [ "$failures" -eq 0 ] || exit 1
 echo "all passed"

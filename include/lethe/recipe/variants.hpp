@@ -13,8 +13,8 @@
 //                     on clean text
 //   lora_variant      stage 3 (CFG-aware ORPO with LoRA, merged) on a copy of
 //                     a model, then its evaluation without guidance (POS
-//                     sentence) and with stage 4 (CFG) at each scale in log
-//                     and probability space
+//                     sentence) and with stage 4 (CFG) at each scale in each
+//                     given space (Table 1: log and probability)
 //   table1_lora_variants  lora_variant as Table 1 runs it (sub-lora with g = 2,
 //                     ch-lora with g = 1, 2, 3)
 // Results go into an experiment_result (variants, training curves, seconds
@@ -116,15 +116,22 @@ double evaluate_variant(model::llama<T>& m, const Tok& tok, const evaluation_set
 
 // Stage 3 on a copy of `from` (ORPO options `o`, its stage named
 // "<prefix>-lora"), merged, then evaluated as "<prefix>-lora" under the POS
-// sentence and as "<prefix>-lora-cfg=<g>[-prob]" for each scale in both
-// spaces. Returns the merged model.
+// sentence and as "<prefix>-lora-cfg=<g>[-prob]" for each scale in each of
+// `spaces` (default: both, as Table 1). Returns the merged model.
+// Table 1 guides in log and in probability space.
+inline std::span<const guidance::cfg_space> table1_cfg_spaces() {
+    static constexpr guidance::cfg_space spaces[] = {guidance::cfg_space::log, guidance::cfg_space::prob};
+    return spaces;
+}
+
 template <class T, eval::text_tokenizer Tok>
 std::unique_ptr<model::llama<T>> lora_variant(const model::llama<T>& from, const Tok& tok,
                                               std::span<const privacy::pair_sample> pairs, cfg_orpo_options o,
                                               const std::string& prefix, std::span<const float> scales,
                                               const evaluation_set& es, experiment_result& out,
                                               const progress_fn& progress = {}, const status_fn& status = {},
-                                              const variant_hook<T>& hook = {});
+                                              const variant_hook<T>& hook = {},
+                                              std::span<const guidance::cfg_space> spaces = table1_cfg_spaces());
 
 // Stages 3 and 4 as Table 1 runs them: lora_variant on `sub` ("sub", g = 2)
 // and on `leaky` ("ch", g = 1, 2, 3), their ORPO seeded seed + 2 and seed + 3.
@@ -228,7 +235,8 @@ std::unique_ptr<model::llama<T>> lora_variant(const model::llama<T>& from, const
                                               const std::string& prefix, std::span<const float> scales,
                                               const evaluation_set& es, experiment_result& out,
                                               const progress_fn& progress, const status_fn& status,
-                                              const variant_hook<T>& hook) {
+                                              const variant_hook<T>& hook,
+                                              std::span<const guidance::cfg_space> spaces) {
     const auto tl = std::chrono::steady_clock::now();
     auto m = detail::clone_model(from);
     const std::string name = prefix + "-lora";
@@ -237,10 +245,11 @@ std::unique_ptr<model::llama<T>> lora_variant(const model::llama<T>& from, const
     m->merge_lora();
     out.stage_seconds[name] = std::chrono::duration<double>(std::chrono::steady_clock::now() - tl).count();
     const double ppl = evaluate_variant(*m, tok, es, name, positive_decoding(), name, -1, out, status, hook);
-    for (const auto space : {guidance::cfg_space::log, guidance::cfg_space::prob})
+    for (const auto space : spaces)
         for (float g : scales) {
-            std::string v = name + "-cfg=" + std::to_string(int(g));
-            if (space == guidance::cfg_space::prob) v += "-prob";
+            // "ch-lora-cfg=2", "ch-lora-cfg=2.5", "ch-lora-cfg=3-prob": %g keeps Table 1's names.
+            std::string v = name + "-cfg=" + detail::fmt("%g", double(g));
+            if (space != guidance::cfg_space::log) v += std::string("-") + guidance::to_string(space);
             evaluate_variant(*m, tok, es, v, cfg_decoding(g, space), name, ppl, out, status, hook);
         }
     return m;
