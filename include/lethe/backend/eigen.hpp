@@ -17,6 +17,25 @@
 
 namespace lethe {
 
+// Eigen cuts a GEMM's inner (k) dimension into blocks sized from the L1
+// cache it detects (cpuid; Eigen 3.4 GeneralBlockPanelKernel.h,
+// evaluateProductBlockingSizesHeuristic) and adds the blocks into the
+// result in turn, so a CPU with another L1 rounds differently: Zen 5's
+// 48 KiB against Zen 3's and Zen 4's 32 KiB moved SmolLM2's leaky model
+// from 88.9% to 86.7% attack success, training amplifying the last bits.
+// lethe pins the L1 size Eigen plans with to 32 KiB (L2 and L3 stay as
+// detected: they size the row and column panels, which do not change
+// any sum's order), so a build gives the same numbers on every machine of
+// its ISA. Called before lethe's Eigen products; it sets Eigen's global
+// setting, once per process, which the caller's own products then share.
+inline void pin_eigen_gemm_blocking() {
+    static const bool pinned = [] {
+        Eigen::setCpuCacheSizes(std::ptrdiff_t(32) * 1024, Eigen::l2CacheSize(), Eigen::l3CacheSize());
+        return true;
+    }();
+    (void)pinned;
+}
+
 template <class E>
 concept eigen_dense = std::is_base_of_v<Eigen::DenseBase<std::remove_cvref_t<E>>, std::remove_cvref_t<E>> &&
                       (int(std::remove_cvref_t<E>::Flags) & Eigen::DirectAccessBit) != 0;

@@ -31,6 +31,7 @@ struct eigen_gemm {
         const cmap B(b.data(), b.extent(0), b.extent(1), outer(b));
         map C(c.data(), c.extent(0), c.extent(1), outer(c));
         const gemm_threads_scope threads(pol.threads());  // seq: 1, par: its threads
+        pin_eigen_gemm_blocking();
         auto run = [&](const auto& lhs, const auto& rhs) {
             if (beta == T(0)) {
                 C.noalias() = alpha * lhs * rhs;  // no pass to clear c first

@@ -44,6 +44,7 @@ struct attention_head {
 // P (caller's [S, S], row-major) and O for one head.
 template <class T>
 void attention_head_forward(const attention_head<T>& a, const T* q, const T* k, const T* v, T* p, T* o) {
+    pin_eigen_gemm_blocking();
     const index_t S = a.seq, hd = a.head_dim;
     const_head_rows<T> Q(q, S, hd, Eigen::OuterStride<>(a.q_stride));
     const_head_rows<T> K(k, S, hd, Eigen::OuterStride<>(a.kv_stride));
@@ -77,6 +78,7 @@ void attention_head_forward(const attention_head<T>& a, const T* q, const T* k, 
 template <class T>
 void attention_head_backward(const attention_head<T>& a, const T* q, const T* k, const T* v, const T* p,
                              const T* d_o, T* dq, T* dk, T* dv, T* ds) {
+    pin_eigen_gemm_blocking();
     const index_t S = a.seq, hd = a.head_dim;
     const_head_rows<T> Q(q, S, hd, Eigen::OuterStride<>(a.q_stride));
     const_head_rows<T> K(k, S, hd, Eigen::OuterStride<>(a.kv_stride));

@@ -198,6 +198,7 @@ void bf16_gemm(const P& pol, const float* x, index_t n, index_t in, const bf16_o
     const std::size_t need = std::size_t(bf16_gemm_block * in);
     if (workspace.size() < need) workspace.resize(need);
     using stride_map = Eigen::Map<matrix_rm<float>, Eigen::Unaligned, Eigen::OuterStride<>>;
+    pin_eigen_gemm_blocking();
     cmap_rm<float> X(x, n, in);
     for (index_t j0 = 0; j0 < o.out; j0 += bf16_gemm_block) {
         const index_t rows = o.out - j0 < bf16_gemm_block ? o.out - j0 : bf16_gemm_block;

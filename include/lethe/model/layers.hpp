@@ -71,6 +71,7 @@ void linear_forward(const P& pol, const T* x, const T* w, T* y, index_t n, index
         });
         return;
     }
+    pin_eigen_gemm_blocking();
     cmap_rm<T> X(x, n, in), W(w, out, in);
     map_rm<T> Y(y, n, out);
     if (accumulate)
@@ -82,6 +83,7 @@ void linear_forward(const P& pol, const T* x, const T* w, T* y, index_t n, index
 // dx[N, in] (=|+=) dy[N, out] W[out, in].
 template <class T>
 void linear_backward_input(const T* dy, const T* w, T* dx, index_t n, index_t in, index_t out, bool accumulate) {
+    pin_eigen_gemm_blocking();
     cmap_rm<T> DY(dy, n, out), W(w, out, in);
     map_rm<T> DX(dx, n, in);
     if (accumulate)
@@ -93,6 +95,7 @@ void linear_backward_input(const T* dy, const T* w, T* dx, index_t n, index_t in
 // dW[out, in] += dy[N, out]^T x[N, in].
 template <class T>
 void linear_backward_weight(const T* dy, const T* x, T* dw, index_t n, index_t in, index_t out) {
+    pin_eigen_gemm_blocking();
     cmap_rm<T> DY(dy, n, out), X(x, n, in);
     map_rm<T> DW(dw, out, in);
     DW.noalias() += DY.transpose() * X;
