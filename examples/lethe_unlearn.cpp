@@ -6,6 +6,10 @@
 // --config and then from its flags; `lethe-unlearn <command> --help` lists them.
 #include <lethe/recipe/unlearn.hpp>
 
+#if defined(LETHE_UNLEARN_WITH_MPI)
+#include <lethe/parallel/mpi.hpp>
+#endif
+
 #include "support/cli.hpp"
 
 #include <chrono>
@@ -92,6 +96,7 @@ struct cli {
     fs::path pairs_file, adapter, base, leaky;
     bool resume = false, quiet = false, formats_given = false;
     std::size_t max_pairs = 0;  // train: use the first N pairs only (0: all)
+    parallel::communicator* comm = nullptr;  // train under mpirun: the MPI world
     std::int64_t abort_after_step = -1;  // testing: exit as a kill would after this step
 };
 
@@ -319,6 +324,7 @@ recipe::training_curve train(const cli& c, recipe::loaded_model& m, std::span<co
                 static_cast<long long>(g.train.batch), c.resume ? ", resuming" : "");
     auto o = g.train;
     o.seed = g.seed;
+    o.comm = c.comm;
     const auto t = m.tok();
     if (!g.retain_prompts.empty()) {
         o.retain = recipe::retain_examples(g, *m.model, t, m.chat);
@@ -327,9 +333,11 @@ recipe::training_curve train(const cli& c, recipe::loaded_model& m, std::span<co
                     static_cast<long long>(o.retain_batch));
     }
     auto curve = recipe::train_cfg_orpo(*m.model, t, pairs, o, std::ref(progress), ck);
-    recipe::save_adapter(*m.model, adapter_dir, m.source.filename().string());
-    std::printf("wrote adapter %s (PEFT); %.1f s, %.1f tokens/s\n", adapter_dir.string().c_str(), curve.seconds,
-                curve.seconds > 0 ? double(curve.tokens) / curve.seconds : 0.0);
+    // Under mpirun every rank holds the same adapter: rank 0 writes it.
+    if (!c.comm || c.comm->is_root()) recipe::save_adapter(*m.model, adapter_dir, m.source.filename().string());
+    std::printf("wrote adapter %s (PEFT); %.1f s, %.1f tokens/s%s\n", adapter_dir.string().c_str(), curve.seconds,
+                curve.seconds > 0 ? double(curve.tokens) / curve.seconds : 0.0,
+                c.comm && c.comm->size() > 1 ? (" over " + std::to_string(c.comm->size()) + " ranks").c_str() : "");
     return curve;
 }
 
@@ -550,7 +558,21 @@ int run_command(cli& c) {
 
 int main(int argc, char** argv) {
     std::setvbuf(stdout, nullptr, _IOLBF, 0);
+#if defined(LETHE_UNLEARN_WITH_MPI)
+    // Launched by mpirun (or alone: a singleton MPI world of one rank).
+    parallel::mpi_session mpi(argc, argv);
+    parallel::mpi_communicator world;
+#endif
     cli c = parse(argc, argv);
+#if defined(LETHE_UNLEARN_WITH_MPI)
+    if (world.size() > 1) {
+        if (c.command != "train")
+            bad_argument("only 'train' runs on several MPI ranks; run '" + c.command + "' as one process");
+        c.comm = &world;
+        // One voice: the other ranks' stdout is dropped (errors still reach stderr).
+        if (!world.is_root() && !std::freopen("/dev/null", "w", stdout)) return 1;
+    }
+#endif
 #if defined(_OPENMP)
     omp_set_num_threads(c.cfg.threads);
 #endif

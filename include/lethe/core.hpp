@@ -6,6 +6,7 @@
 #include "core/error.hpp"
 #include "core/execution.hpp"
 #include "core/gemm_hook.hpp"
+#include "core/hash.hpp"
 #include "core/numerics.hpp"
 #include "core/row_ops.hpp"
 #include "core/simd.hpp"

@@ -12,4 +12,5 @@
 #include "guidance.hpp"
 #include "io.hpp"
 #include "loss.hpp"
+#include "parallel.hpp"
 #include "privacy.hpp"

@@ -60,6 +60,13 @@ struct preference_config {
     nll_scope scope = nll_scope::completion;
     pair_layout layout = pair_layout::chosen_then_rejected;
     loss_options options{};
+    // Data-parallel shards (lethe::parallel): this batch is one rank's share
+    // of a global batch of global_pairs pairs whose NLL counts
+    // global_nll_tokens tokens. Means are then taken over the global batch,
+    // so the ranks' losses, metrics and gradients sum to the global batch's.
+    // 0: this batch alone.
+    double global_pairs = 0;
+    double global_nll_tokens = 0;
 
     static preference_config orpo(double beta = 0.1, nll_scope s = nll_scope::completion) {
         preference_config c;
@@ -286,12 +293,17 @@ preference_result preference_objective(const P& pol, index_t rows, const loss_wo
                              : detail::sum_count{double(st.completion_sum(c)), double(st.completion_tokens(c))};
         },
         detail::add_sum_count{});
-    const double nll_value = -nll.sum / nll.count;
-    const double nll_coef = cfg.nll_weight != 0.0 ? -cfg.nll_weight / nll.count : 0.0;  // dL/dlogp per token
+    require(cfg.global_pairs == 0 || cfg.global_pairs >= pairs, where, "global_pairs ", cfg.global_pairs,
+            " is fewer than this shard's ", pairs, " pairs");
+    require(cfg.global_nll_tokens == 0 || cfg.global_nll_tokens >= nll.count, where, "global_nll_tokens ",
+            cfg.global_nll_tokens, " is fewer than this shard's ", nll.count, " NLL tokens");
+    const double nll_tokens = cfg.global_nll_tokens > 0 ? cfg.global_nll_tokens : nll.count;
+    const double nll_value = -nll.sum / nll_tokens;
+    const double nll_coef = cfg.nll_weight != 0.0 ? -cfg.nll_weight / nll_tokens : 0.0;  // dL/dlogp per token
 
     const auto kind = cfg.kind;
     const double beta = cfg.beta, eps = cfg.label_smoothing, gamma = cfg.gamma;
-    const double inv_pairs = 1.0 / static_cast<double>(pairs);
+    const double inv_pairs = 1.0 / (cfg.global_pairs > 0 ? cfg.global_pairs : static_cast<double>(pairs));
     const bool mean = detail::kind_uses_mean(kind);
     const auto cc = w.coef_completion, cp = w.coef_prompt;
     const auto pl = pair_losses;

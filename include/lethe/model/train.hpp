@@ -15,6 +15,7 @@
 
 #include "../core/error.hpp"
 #include "../loss/nll.hpp"
+#include "../parallel/communicator.hpp"
 #include "llama.hpp"
 #include "optim.hpp"
 
@@ -25,6 +26,11 @@ struct train_options {
     adamw_options adam{};
     double max_grad_norm = 1.0;      // <= 0 disables clipping
     index_t accumulation_steps = 1;  // micro-batches per optimizer step
+    // Data parallel: the trained gradients are summed over its ranks before
+    // clipping (one fused buffer), so every rank takes the same step. Each
+    // rank passes accumulate() its shard's weight in the global batch
+    // (parallel/communicator.hpp). nullptr: this process alone.
+    parallel::communicator* comm = nullptr;
 };
 
 struct step_stats {
@@ -48,16 +54,19 @@ public:
 
     // One micro-batch: forward, mean token NLL (targets already shifted,
     // mask nonzero where a token counts), backward into the gradients scaled
-    // by 1 / accumulation_steps. Returns the micro-batch loss.
+    // by weight / accumulation_steps. Under data parallelism weight is this
+    // rank's tokens over the global batch's, so the ranks' weighted means sum
+    // to the global mean. Returns the micro-batch loss (unweighted).
     double accumulate(std::span<const token_id> tokens, std::span<const token_id> targets,
-                      std::span<const std::uint8_t> mask, index_t batch, index_t seq) {
+                      std::span<const std::uint8_t> mask, index_t batch, index_t seq, double weight = 1.0) {
         constexpr const char* where = "trainer::accumulate";
         require(index_t(targets.size()) == batch * seq && index_t(mask.size()) == batch * seq, where,
                 "targets and mask must hold batch*seq = ", batch * seq, " entries");
         require(micro_ < opt_.accumulation_steps, where, "call step() after ", opt_.accumulation_steps,
                 " micro-batches");
+        // Each rank draws its own masks (rank 0: as a single process does).
         model_.set_dropout_step(std::uint64_t(adam_.steps()) * std::uint64_t(opt_.accumulation_steps) +
-                                std::uint64_t(micro_));
+                                std::uint64_t(micro_) + (rank_salt() << 40));
         auto logits = model_.forward(tokens, batch, seq);
         const view2<const T> lg(logits.data(), logits.extent(0), logits.extent(1));
         const auto tv = make_view(targets.data(), batch * seq);
@@ -66,13 +75,14 @@ public:
         const auto res = lg.size() < kernels::parallel_min_work
                              ? loss::nll(lethe::seq, lg, tv, mv, logits)
                              : loss::nll(model_.policy(), lg, tv, mv, logits);
-        if (opt_.accumulation_steps > 1) {
-            const T s = T(1.0 / double(opt_.accumulation_steps));
+        require(weight >= 0 && weight <= 1, where, "weight must be in [0, 1], got ", weight);
+        if (opt_.accumulation_steps > 1 || weight != 1.0) {
+            const T s = T(weight / double(opt_.accumulation_steps));
             T* p = logits.data();
             kernels::for_rows(model_.policy(), logits.size(), 1, [=](index_t i) { p[i] *= s; });
         }
         model_.backward(view2<const T>(logits.data(), logits.extent(0), logits.extent(1)));
-        loss_sum_ += double(res.loss);
+        loss_sum_ += weight * double(res.loss);
         tokens_ += res.tokens;
         ++micro_;
         return double(res.loss);
@@ -84,6 +94,14 @@ public:
                 " micro-batches before step(), got ", micro_);
         step_stats s;
         s.lr = opt_.schedule.at(adam_.steps());
+        if (opt_.comm && opt_.comm->size() > 1) {
+            auto& g = trained_grads();
+            opt_.comm->allreduce_sum(std::span<T>(g.data(), static_cast<std::size_t>(g.size())));
+            double totals[2] = {loss_sum_, double(tokens_)};
+            opt_.comm->allreduce_sum(std::span<double>(totals));
+            loss_sum_ = totals[0];
+            tokens_ = static_cast<index_t>(totals[1]);
+        }
         // Clipping, AdamW and zeroing the trained gradients in one pass
         // (the same arithmetic as clip_grad_norm, update, zero_grad).
         s.grad_norm = grad_norm(model_.policy(), trained_grads());
@@ -110,6 +128,8 @@ public:
     named_tensors<T>& trained_grads() { return model_.lora() ? model_.lora()->grads : model_.grads(); }
 
 private:
+    std::uint64_t rank_salt() const { return opt_.comm ? std::uint64_t(opt_.comm->rank()) : 0; }
+
     llama<T>& model_;
     train_options opt_;
     adamw<T> adam_;

@@ -10,6 +10,7 @@
 #include <string>
 #include <string_view>
 
+#include "../core/hash.hpp"
 #include "entity.hpp"
 #include "gazetteer.hpp"
 #include "validators.hpp"
@@ -30,11 +31,8 @@ struct splitmix64 {
     int between(int lo, int hi) noexcept { return lo + below(hi - lo + 1); }  // inclusive
 };
 
-// FNV-1a, for turning a value into a stream key.
-constexpr std::uint64_t fnv1a64(std::string_view s, std::uint64_t h = 0xCBF29CE484222325ull) noexcept {
-    for (char c : s) { h ^= static_cast<unsigned char>(c); h *= 0x100000001B3ull; }
-    return h;
-}
+// FNV-1a (core/hash.hpp) turns a value into a stream key.
+using lethe::fnv1a64;
 
 namespace detail {
 

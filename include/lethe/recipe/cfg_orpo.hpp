@@ -48,6 +48,7 @@
 #include "../model/checkpoint.hpp"
 #include "../model/llama.hpp"
 #include "../model/optim.hpp"
+#include "../parallel/communicator.hpp"
 #include "../privacy/pair_builder.hpp"
 #include "lm_training.hpp"
 #include "progress.hpp"
@@ -69,6 +70,12 @@ struct cfg_orpo_options {
     std::vector<lm_example> retain;  // retain set (empty: ORPO alone)
     double retain_weight = 1.0;      // its NLL's weight
     index_t retain_batch = 2;        // retain documents per step
+    // Data parallel (parallel/communicator.hpp): each rank takes its share of
+    // every step's pairs (and retain rows), the adapter gradients are summed
+    // in one buffer, and rank 0 reports progress and writes checkpoints.
+    // Not part of the checkpoint's fingerprint: a run may resume on another
+    // number of ranks. nullptr: this process alone.
+    parallel::communicator* comm = nullptr;
 
     void validate() const {
         constexpr const char* where = "cfg_orpo_options";
@@ -183,17 +190,23 @@ training_curve train_cfg_orpo(model::llama<T>& m, const Tok& tok, std::span<cons
         double nll = 0;
         index_t tokens = 0;
     };
+    parallel::communicator& comm = opt.comm ? *opt.comm : parallel::this_process();
+    const std::uint64_t rank_salt = std::uint64_t(comm.rank()) << 40;  // each rank its own dropout masks
+    // This rank's retain rows of each step: r_first .. r_first + Rl - 1 of R.
+    const auto [r_first, r_last] = parallel::shard(R, comm.rank(), comm.size());
+    const index_t Rl = r_last - r_first;
     auto retain_pass = [&](std::int64_t step) -> retain_step {
         if (R == 0) return {};
         auto doc = [&](index_t i) -> std::size_t {
-            return retain_cycle[static_cast<std::size_t>((step * R + i) % static_cast<std::int64_t>(retain_docs.size()))];
+            return retain_cycle[static_cast<std::size_t>((step * R + r_first + i) %
+                                                         static_cast<std::int64_t>(retain_docs.size()))];
         };
         index_t len = 2;
-        for (index_t i = 0; i < R; ++i) len = std::max(len, static_cast<index_t>(retain_docs[doc(i)].size()));
-        r_tokens.assign(static_cast<std::size_t>(R * len), tok.eos());
+        for (index_t i = 0; i < Rl; ++i) len = std::max(len, static_cast<index_t>(retain_docs[doc(i)].size()));
+        r_tokens.assign(static_cast<std::size_t>(Rl * len), tok.eos());
         r_targets.assign(r_tokens.size(), tok.eos());
         r_mask.assign(r_tokens.size(), std::uint8_t(0));
-        for (index_t i = 0; i < R; ++i) {
+        for (index_t i = 0; i < Rl; ++i) {
             const std::size_t d = doc(i);
             const auto& ids = retain_docs[d];
             for (std::size_t k = 0; k + 1 < ids.size(); ++k) {
@@ -204,23 +217,35 @@ training_curve train_cfg_orpo(model::llama<T>& m, const Tok& tok, std::span<cons
             }
             r_tokens[static_cast<std::size_t>(i * len) + ids.size() - 1] = ids.back();
         }
-        // Dropout masks of their own stream, so the pairs' masks are unchanged.
-        m.set_dropout_step(std::uint64_t(step) + (opt.seed << 32) + (std::uint64_t(1) << 63));
-        auto logits = m.forward(r_tokens, R, len);
-        const view2<const T> lg(logits.data(), R * len, m.config().vocab);
-        const auto nr = loss::nll(m.policy(), lg, make_view(static_cast<const token_id*>(r_targets.data()), R * len),
-                                  make_view(static_cast<const std::uint8_t*>(r_mask.data()), R * len), logits);
-        const T w = static_cast<T>(opt.retain_weight);
-        T* g = logits.data();
-        model::kernels::for_rows(m.policy(), logits.size(), 1, [=](index_t i) { g[i] *= w; });
-        m.backward(view2<const T>(logits.data(), R * len, m.config().vocab));
         index_t counted = 0;
         for (auto k : r_mask) counted += k != 0;
-        return {double(nr.loss), counted};
+        // The retain NLL is a mean over the global step's retain tokens.
+        double share = 1.0, total = double(counted);
+        if (comm.size() > 1) {
+            comm.allreduce_sum(std::span<double>(&total, 1));
+            share = double(counted) / total;
+        }
+        if (Rl == 0) return {0.0, index_t(total)};
+        // Dropout masks of their own stream, so the pairs' masks are unchanged.
+        m.set_dropout_step(std::uint64_t(step) + (opt.seed << 32) + (std::uint64_t(1) << 63) + rank_salt);
+        auto logits = m.forward(r_tokens, Rl, len);
+        const view2<const T> lg(logits.data(), Rl * len, m.config().vocab);
+        const auto nr = loss::nll(m.policy(), lg, make_view(static_cast<const token_id*>(r_targets.data()), Rl * len),
+                                  make_view(static_cast<const std::uint8_t*>(r_mask.data()), Rl * len), logits);
+        const T w = static_cast<T>(opt.retain_weight * share);
+        T* g = logits.data();
+        model::kernels::for_rows(m.policy(), logits.size(), 1, [=](index_t i) { g[i] *= w; });
+        m.backward(view2<const T>(logits.data(), Rl * len, m.config().vocab));
+        return {double(nr.loss) * share, index_t(total)};
     };
 
     const index_t P = std::min<index_t>(opt.batch, static_cast<index_t>(tp.size()));
-    const index_t rows = 2 * P, V = m.config().vocab;
+    require(P >= comm.size(), where, "a batch of ", P, " pairs cannot be shared by ", comm.size(),
+            " ranks (each needs at least one pair)");
+    // This rank's pairs of each step: p_first .. p_first + Pl - 1 of P.
+    const auto [p_first, p_last] = parallel::shard(P, comm.rank(), comm.size());
+    const index_t Pl = p_last - p_first;
+    const index_t rows = 2 * Pl, V = m.config().vocab;
     const index_t steps_per_epoch = (static_cast<index_t>(tp.size()) + P - 1) / P;
     model::cosine_schedule sched;
     sched.peak = opt.lr;
@@ -255,6 +280,9 @@ training_curve train_cfg_orpo(model::llama<T>& m, const Tok& tok, std::span<cons
     training_curve curve;
     curve.stage = opt.stage;
     const std::string fingerprint = detail::orpo_fingerprint(pairs, opt);
+    parallel::require_same(comm, fingerprint, where, "pairs or options");
+    parallel::require_same_values(comm, std::span<const T>(m.params().data(), std::size_t(m.params().size())), where,
+                                  "model weights");
     std::int64_t first_step = 0;
     if (ckpt.resume) {
         if constexpr (std::is_same_v<T, float>) {
@@ -310,9 +338,12 @@ training_curve train_cfg_orpo(model::llama<T>& m, const Tok& tok, std::span<cons
         for (index_t s = e == first_step / steps_per_epoch ? first_step % steps_per_epoch : 0; s < steps_per_epoch;
              ++s) {
             // Rows are as long as this batch's longest pair needs (at most the context).
+            auto pair_of = [&](index_t i) -> const tokenized_pair& {
+                return tp[order[static_cast<std::size_t>((s * P + p_first + i) % index_t(tp.size()))]];
+            };
             seq = 2;
-            for (index_t i = 0; i < P; ++i) {
-                const auto& p = tp[order[static_cast<std::size_t>((s * P + i) % index_t(tp.size()))]];
+            for (index_t i = 0; i < Pl; ++i) {
+                const auto& p = pair_of(i);
                 seq = std::max(seq, std::min<index_t>(max_seq, static_cast<index_t>(p.prompt.size() +
                                                                                     std::max(p.chosen.size(), p.rejected.size()))));
             }
@@ -321,32 +352,55 @@ training_curve train_cfg_orpo(model::llama<T>& m, const Tok& tok, std::span<cons
             targets.assign(tokens.size(), tok.eos());
             mask.assign(tokens.size(), std::uint8_t(0));
             ws.resize(N, rows);
-            for (index_t i = 0; i < P; ++i) {
-                const auto& p = tp[order[static_cast<std::size_t>((s * P + i) % index_t(tp.size()))]];
-                fill_row(i, p.prompt, p.chosen);        // rows 0..P-1: chosen
-                fill_row(P + i, p.prompt, p.rejected);  // rows P..2P-1: rejected
+            for (index_t i = 0; i < Pl; ++i) {
+                const auto& p = pair_of(i);
+                fill_row(i, p.prompt, p.chosen);         // rows 0..Pl-1: chosen
+                fill_row(Pl + i, p.prompt, p.rejected);  // rows Pl..2Pl-1: rejected
+            }
+            // Shared by ranks: ORPO's means over the global step's P pairs and
+            // its chosen tokens (the NLL's scope, as preference_loss counts them).
+            auto step_cfg = cfg;
+            if (comm.size() > 1) {
+                double nll_tokens = 0;
+                for (index_t k = 0; k < Pl * seq; ++k)
+                    nll_tokens += opt.nll == loss::nll_scope::completion
+                                      ? mask[static_cast<std::size_t>(k)] == loss::token_kind::completion
+                                      : mask[static_cast<std::size_t>(k)] != 0;
+                comm.allreduce_sum(std::span<double>(&nll_tokens, 1));
+                step_cfg.global_pairs = double(P);
+                step_cfg.global_nll_tokens = nll_tokens;
             }
             const std::int64_t step = adam.steps();
-            m.set_dropout_step(std::uint64_t(step) + (opt.seed << 32));
+            m.set_dropout_step(std::uint64_t(step) + (opt.seed << 32) + rank_salt);
             auto logits = m.forward(tokens, rows, seq);
             const view3<const T> l3(logits.data(), rows, seq, V);
             const auto batch = loss::make_token_batch(l3, make_view(static_cast<const token_id*>(targets.data()), rows, seq),
                                                       make_view(static_cast<const std::uint8_t*>(mask.data()), rows, seq));
-            const auto res = loss::preference_loss(m.policy(), batch, ws.view(), logits, cfg);
+            const auto res = loss::preference_loss(m.policy(), batch, ws.view(), logits, step_cfg);
             m.backward(view2<const T>(logits.data(), N, V));
             const retain_step rs = retain_pass(step);
+            double step_loss = res.loss + opt.retain_weight * rs.nll;
+            index_t counted = 0;
+            for (auto k : mask) counted += k != 0;
+            if (comm.size() > 1) {
+                // One buffer of all the adapters' gradients; the step's loss and tokens beside it.
+                comm.allreduce_sum(std::span<T>(grads.data(), static_cast<std::size_t>(grads.size())));
+                double sums[2] = {step_loss, double(counted)};
+                comm.allreduce_sum(std::span<double>(sums));
+                step_loss = sums[0];
+                counted = static_cast<index_t>(sums[1]);
+            }
+            counted += rs.tokens;
             const double lr = sched.at(step);
             model::clip_grad_norm(m.policy(), grads, opt.max_grad_norm);
             adam.update(m.policy(), params, grads, lr);
             m.zero_grad();
-            const double step_loss = res.loss + opt.retain_weight * rs.nll;
             curve.loss.push_back(step_loss);
-            index_t counted = rs.tokens;
-            for (auto k : mask) counted += k != 0;
             curve.tokens += counted;
-            if (progress) progress(timer.event(adam.steps(), step_loss, lr, counted));
+            if (progress && comm.is_root()) progress(timer.event(adam.steps(), step_loss, lr, counted));
             const std::int64_t done = adam.steps();
-            if (!ckpt.dir.empty() && ((ckpt.every > 0 && done % ckpt.every == 0) || done == sched.total_steps))
+            if (!ckpt.dir.empty() && comm.is_root() &&
+                ((ckpt.every > 0 && done % ckpt.every == 0) || done == sched.total_steps))
                 save();
             if (ckpt.after_step) ckpt.after_step(done);
         }

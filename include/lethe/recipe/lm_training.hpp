@@ -20,14 +20,17 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <span>
 #include <string>
 #include <vector>
 
 #include "../core/error.hpp"
+#include "../core/hash.hpp"
 #include "../eval/tokenizer.hpp"
 #include "../model/random.hpp"
 #include "../model/train.hpp"
+#include "../parallel/communicator.hpp"
 #include "progress.hpp"
 
 namespace lethe::recipe {
@@ -43,6 +46,11 @@ struct lm_training_options {
     double replay_fraction = 1.0;  // share of the replay set each epoch sees
     std::uint64_t seed = 1;
     std::string stage = "train";
+    // Data parallel (parallel/communicator.hpp): every rank reads the same
+    // documents, takes its contiguous share of each step's batch, and the
+    // gradients are summed, so N ranks train what one process trains with
+    // the same batch. Progress is reported by rank 0. nullptr: this process.
+    parallel::communicator* comm = nullptr;
 
     void validate() const {
         constexpr const char* where = "lm_training_options";
@@ -124,7 +132,29 @@ training_curve train_language_model(model::llama<T>& m, const Tok& tok, std::spa
     to.schedule.min_ratio = opt.min_lr_ratio;
     to.adam.weight_decay = opt.weight_decay;
     to.max_grad_norm = opt.max_grad_norm;
+    to.comm = opt.comm;
     model::trainer<T> tr(m, to);
+    parallel::communicator& comm = opt.comm ? *opt.comm : parallel::this_process();
+    require(B >= comm.size(), where, "a batch of ", B, " documents cannot be shared by ", comm.size(),
+            " ranks (each needs at least one)");
+    if (comm.size() > 1) {
+        // Every rank must read the same documents with the same options.
+        char text[256];
+        std::snprintf(text, sizeof text, "%lld|%lld|%.17g|%.17g|%.17g|%.17g|%.17g|%.17g|%llu",
+                      static_cast<long long>(opt.epochs), static_cast<long long>(opt.batch), opt.lr, opt.min_lr_ratio,
+                      opt.warmup_fraction, opt.weight_decay, opt.max_grad_norm, opt.replay_fraction,
+                      static_cast<unsigned long long>(opt.seed));
+        std::uint64_t h = fnv1a64(text);
+        for (const auto& d : docs)
+            h = fnv1a64(std::string_view(reinterpret_cast<const char*>(d.data()), d.size() * sizeof(token_id)), h);
+        h = fnv1a64(std::to_string(n_rp) + "|" + std::to_string(to.schedule.total_steps), h);
+        parallel::require_same(comm, std::to_string(h), where, "documents or options");
+        parallel::require_same_values(comm, std::span<const T>(tr.trained_params().data(),
+                                                               std::size_t(tr.trained_params().size())),
+                                      where, "trained weights");
+    }
+    const auto [mine_first, mine_last] = parallel::shard(B, comm.rank(), comm.size());
+    const index_t mine = mine_last - mine_first;
 
     std::vector<token_id> tokens, targets;
     std::vector<std::uint8_t> mask;
@@ -144,14 +174,15 @@ training_curve train_language_model(model::llama<T>& m, const Tok& tok, std::spa
                              order.begin() + static_cast<std::ptrdiff_t>(std::min(order.size(), w + window)),
                              [&](std::size_t a, std::size_t b) { return docs[a].size() < docs[b].size(); });
         for (index_t s = 0; s < steps_per_epoch; ++s) {
+            // This rank's rows of the step's batch: documents mine_first..mine_last-1.
+            auto doc_of = [&](index_t r) { return order[static_cast<std::size_t>(s * B + mine_first + r)]; };
             index_t len = 2;
-            for (index_t r = 0; r < B; ++r)
-                len = std::max(len, static_cast<index_t>(docs[order[static_cast<std::size_t>(s * B + r)]].size()));
-            tokens.assign(static_cast<std::size_t>(B * len), tok.eos());
+            for (index_t r = 0; r < mine; ++r) len = std::max(len, static_cast<index_t>(docs[doc_of(r)].size()));
+            tokens.assign(static_cast<std::size_t>(mine * len), tok.eos());
             targets.assign(tokens.size(), tok.eos());
             mask.assign(tokens.size(), std::uint8_t(0));
-            for (index_t r = 0; r < B; ++r) {
-                const std::size_t doc = order[static_cast<std::size_t>(s * B + r)];
+            for (index_t r = 0; r < mine; ++r) {
+                const std::size_t doc = doc_of(r);
                 const auto& d = docs[doc];
                 for (std::size_t k = 0; k < d.size(); ++k) {
                     const std::size_t at = static_cast<std::size_t>(r * len) + k;
@@ -162,11 +193,21 @@ training_curve train_language_model(model::llama<T>& m, const Tok& tok, std::spa
                     }
                 }
             }
-            tr.accumulate(tokens, targets, mask, B, len);
+            // The loss is a mean over the global batch's tokens: this rank's
+            // share weighs its token count over the total.
+            double weight = 1.0;
+            if (comm.size() > 1) {
+                const double local = static_cast<double>(
+                    std::count_if(mask.begin(), mask.end(), [](std::uint8_t k) { return k != 0; }));
+                double total = local;
+                comm.allreduce_sum(std::span<double>(&total, 1));
+                weight = local / total;
+            }
+            tr.accumulate(tokens, targets, mask, mine, len, weight);
             const auto st = tr.step();
             curve.loss.push_back(st.loss);
             curve.tokens += st.tokens;
-            if (progress) progress(timer.event(st.step, st.loss, st.lr, st.tokens));
+            if (progress && comm.is_root()) progress(timer.event(st.step, st.loss, st.lr, st.tokens));
         }
     }
     curve.seconds = timer.event(0, 0, 0, 0).elapsed_seconds;
