@@ -103,13 +103,23 @@ double max_rel_diff(const std::vector<double>& a, const std::vector<double>& b) 
     return worst;
 }
 
+// ORPO on the MPI world (set comm to nullptr for one process).
 recipe::cfg_orpo_options orpo_options(double dropout) {
     recipe::cfg_orpo_options o;
     o.lr = 1e-2;
     o.epochs = 2;
     o.batch = 4;  // pairs per step: 2 per rank on 2 ranks
     o.lora = {4, 8.0, dropout};
+    o.comm = world;
     return o;
+}
+
+// Checkpoints in dir every 2 steps.
+recipe::orpo_checkpointing every_two_steps(const std::filesystem::path& dir) {
+    recipe::orpo_checkpointing ck;
+    ck.dir = dir;
+    ck.every = 2;
+    return ck;
 }
 
 void equal_mode() {
@@ -203,7 +213,6 @@ void equal_mode() {
     for (std::size_t i = 0; i < 4; ++i) retain.push_back({std::string(), docs[i]});
     o.retain = retain;
     o.retain_batch = 2;
-    o.comm = world;
     recipe::orpo_checkpointing stop5;
     stop5.after_step = [](std::int64_t s) {
         if (s == 5) throw killed_at{s};
@@ -236,7 +245,6 @@ void equal_mode() {
 std::vector<float> uninterrupted(const std::vector<privacy::pair_sample>& pairs, std::vector<double>* loss = nullptr) {
     eval::byte_tokenizer tok;
     auto o = orpo_options(0.25);
-    o.comm = world;
     auto m = fresh_model();
     const auto c = recipe::train_cfg_orpo(*m, tok, std::span<const privacy::pair_sample>(pairs), o);
     if (loss) *loss = c.loss;
@@ -247,10 +255,7 @@ void resume_from(const std::filesystem::path& dir, const std::vector<privacy::pa
                  const std::vector<float>& whole, const std::vector<double>& whole_loss) {
     eval::byte_tokenizer tok;
     auto o = orpo_options(0.25);
-    o.comm = world;
-    recipe::orpo_checkpointing ck;
-    ck.dir = dir;
-    ck.every = 2;
+    auto ck = every_two_steps(dir);
     ck.resume = true;
     auto m = fresh_model();
     const auto c = recipe::train_cfg_orpo(*m, tok, std::span<const privacy::pair_sample>(pairs), o, {}, ck);
@@ -266,10 +271,7 @@ void resume_mode() {
     if (world->is_root()) std::filesystem::remove_all(dir);
     eval::byte_tokenizer tok;
     auto o = orpo_options(0.25);
-    o.comm = world;
-    recipe::orpo_checkpointing ck;
-    ck.dir = dir;
-    ck.every = 2;
+    auto ck = every_two_steps(dir);
     ck.after_step = [](std::int64_t s) {
         if (s == 5) throw killed_at{s};
     };
@@ -288,7 +290,6 @@ void mismatch_mode() {
     // Rank 1 reads a world of 7 people.
     const auto pairs = small_world_pairs(world->rank() == 1 ? 7 : 6);
     auto o = orpo_options(0.0);
-    o.comm = world;
     auto expect_error = [&](const std::vector<privacy::pair_sample>& p, const recipe::cfg_orpo_options& opt,
                             const std::string& needle, const std::string& what, bool names_rank = true) {
         auto m = fresh_model();
@@ -327,10 +328,7 @@ void kill_mode(const std::filesystem::path& dir) {
     const auto pairs = small_world_pairs();
     eval::byte_tokenizer tok;
     auto o = orpo_options(0.25);
-    o.comm = world;
-    recipe::orpo_checkpointing ck;
-    ck.dir = dir;
-    ck.every = 2;
+    auto ck = every_two_steps(dir);
     const int me = world->rank();
     ck.after_step = [me](std::int64_t s) {
         if (s == 5 && me == 1) {
