@@ -36,7 +36,7 @@ namespace {
 const char* usage =
     "usage: lethe-scrub [options] [FILE...]\n"
     "Finds personal data (EMAIL, PHONE, US_SSN, CREDIT_CARD, IBAN, IPV4, IPV6, URL, DATE,\n"
-    "PERSON, LOCATION) in text or JSONL and replaces it. Reads FILEs or standard input ('-').\n"
+    "PERSON, LOCATION, ADDRESS) in text or JSONL and replaces it. Reads FILEs or standard input ('-').\n"
     "\n"
     "input/output:\n"
     "  --format text|jsonl        input format (default: jsonl for *.jsonl files, else text)\n"

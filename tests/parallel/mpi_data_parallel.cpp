@@ -237,7 +237,13 @@ void equal_mode() {
                                           init->lora()->params.storage());
         std::printf("ORPO: 2 ranks x 2 pairs vs 1 x 4 after 5 steps: adapters %.2e (max rel), updates %.2e "
                     "(relative L2)\n", dw, du);
-        check(dw < tol && du < update_tol, "ORPO + LoRA: 2 ranks x B equal 1 rank x 2B");
+        // Adam divides by sqrt(v): an adapter entry whose gradient is near zero
+        // turns the float summation-order difference of 2 ranks into ~1e-5 of
+        // its value (seen 1.0e-05 once the scanner found ADDRESS spans and the
+        // pairs changed), while the update as a whole agrees to < 1e-6. A wrong
+        // reduction differs by O(1) in both.
+        const double adapter_tol = 5e-5;
+        check(dw < adapter_tol && du < update_tol, "ORPO + LoRA: 2 ranks x B equal 1 rank x 2B");
     }
 }
 

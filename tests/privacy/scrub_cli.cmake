@@ -16,6 +16,15 @@ endif()
 expect_contains("text output" "${out}" "Mail [EMAIL-1] or call [PHONE-1]; again [EMAIL-1].")
 expect_contains("report" "${err}" "EMAIL                 2")
 
+# Street addresses in two countries, each one ADDRESS span.
+file(WRITE ${WORK}/addr.txt "Ship to 42 Baker Street, London SW1A 2AA or Hauptstraße 5, 10115 Berlin.\n")
+execute_process(COMMAND ${SCRUB} --operator numbered ${WORK}/addr.txt
+                OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE rc)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "address run failed (${rc}): ${err}")
+endif()
+expect_contains("address output" "${out}" "Ship to [ADDRESS-1] or [ADDRESS-2].")
+
 file(WRITE ${WORK}/in.jsonl "{\"id\": 1, \"text\": \"card 4111 1111 1111 1111\"}\nnot json\n{\"text\": \"ip 8.8.8.8\"}\n")
 execute_process(COMMAND ${SCRUB} --on-malformed skip --set CREDIT_CARD=mask -o ${WORK}/out.jsonl ${WORK}/in.jsonl
                 OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE rc)

@@ -181,10 +181,45 @@ private:
         return g.locations.entries()[static_cast<std::size_t>(r_.below(static_cast<int>(g.locations.size())))];
     }
 
+    // Street addresses in the five countries the scanner reads, with their
+    // optional unit, city, state and ZIP or postcode (the gold span is all of it).
+    std::string address() {
+        const auto& g = *lethe::privacy::gazetteers::defaults();
+        const std::string name = ascii_entry(g.last_names), city = ascii_entry(g.locations);
+        const std::string number = std::to_string(r_.between(1, 2999)) + (r_.below(8) == 0 ? "B" : "");
+        switch (r_.below(5)) {
+            case 0: {  // US
+                std::string a = number + " " + name + " " + pick("Street", "Avenue", "Ave", "Road", "Blvd", "Drive", "Lane");
+                if (r_.below(3) == 0) a += std::string(", ") + pick("Apt", "Suite", "Unit") + " " + std::to_string(r_.between(1, 40));
+                if (r_.below(2)) a += ", " + city + ", " + pick("NY", "CA", "TX", "IL", "WA", "DC") + " " + std::to_string(r_.between(10000, 99999));
+                return a;
+            }
+            case 1: {  // UK
+                std::string a = number + " " + name + " " + pick("Road", "Lane", "Close", "Street", "Terrace", "Gardens");
+                if (r_.below(2)) {
+                    const char l1 = static_cast<char>('A' + r_.below(26)), l2 = static_cast<char>('A' + r_.below(26));
+                    a += std::string(", London ") + pick("SW", "N", "E", "W", "NW") + std::to_string(r_.between(1, 19)) + " " +
+                         std::to_string(r_.between(1, 9)) + l1 + l2;
+                }
+                return a;
+            }
+            case 2:  // FR
+                return std::to_string(r_.between(1, 199)) + " " + pick("rue", "avenue", "boulevard", "place") + " " +
+                       pick("de la ", "du ", "", "des ") + name + (r_.below(2) ? ", " + std::to_string(r_.between(10000, 95999)) + " " + city : "");
+            case 3:  // DE
+                return name + pick("straße", "weg", "platz", "allee") + " " + std::to_string(r_.between(1, 250)) +
+                       (r_.below(2) ? ", " + std::to_string(r_.between(10000, 99999)) + " " + city : "");
+            default:  // PL
+                return std::string(pick("ul. ", "al. ", "ulica ")) + name + " " + std::to_string(r_.between(1, 150)) +
+                       (r_.below(2) ? "/" + std::to_string(r_.between(1, 80)) : "") +
+                       (r_.below(2) ? ", " + digits(2) + "-" + digits(3) + " " + city : "");
+        }
+    }
+
     // Text with no PII that looks like some: versions, times, prices, invalid
     // checksums, unissued SSNs, out-of-range octets, capitalised common words.
     std::string distractor() {
-        switch (r_.below(14)) {
+        switch (r_.below(16)) {
             case 0: return "I updated to version " + std::to_string(r_.below(10)) + "." + std::to_string(r_.below(20)) + "." + std::to_string(r_.below(9)) + " yesterday.";
             case 1: return "The meeting is at " + std::to_string(r_.between(1, 12)) + ":" + digits(2) + " in room " + digits(3) + ".";
             case 2: return "It costs $" + std::to_string(r_.between(1, 999)) + "." + digits(2) + " for " + std::to_string(r_.between(2, 9)) + " items.";
@@ -198,6 +233,8 @@ private:
             case 10: return "Score was 3/4 and then 12 - 7, about " + digits(5) + " points overall.";
             case 11: return "The ratio 1:" + std::to_string(r_.between(2, 99)) + " and the std::vector class are typical.";
             case 12: return "Reference " + digits(7) + " and ticket 42-" + digits(5) + " are internal.";
+            case 13: return "In Spring " + std::to_string(r_.between(1990, 2024)) + " we bought " + std::to_string(r_.between(2, 40)) + " Apple Watch bands.";
+            case 14: return "The " + std::to_string(r_.between(2, 9)) + " Supreme Court justices met in Room " + digits(3) + ".";
             default: return "Thanks a lot, that was really helpful for my project.";
         }
     }
@@ -209,7 +246,7 @@ private:
     }
 
     void sentence(corpus& c) {
-        switch (r_.below(12)) {
+        switch (r_.below(13)) {
             case 0: put(c, "Sure, my email is "); put(c, email(), T::email); put(c, " and my phone is "); put(c, phone(), T::phone); put(c, "."); break;
             case 1: put(c, "You can reach support at "); put(c, phone(), T::phone); put(c, " or write to "); put(c, email(), T::email); put(c, " anytime."); break;
             case 2: put(c, "My SSN is "); put(c, ssn(), T::us_ssn); put(c, " and the card "); put(c, card(), T::credit_card); put(c, " expires soon."); break;
@@ -220,6 +257,7 @@ private:
             case 7: put(c, person(), T::person); put(c, " moved to "); put(c, location(), T::location); put(c, " last year and loves it."); break;
             case 8: put(c, "I think "); put(c, person(), T::person); put(c, " can help (call "); put(c, phone(), T::phone); put(c, ")."); break;
             case 9: put(c, "Check "); put(c, url(), T::url); put(c, ", then pay with "); put(c, card(), T::credit_card); put(c, "."); break;
+            case 10: put(c, pick("Please send it to ", "I moved to ", "The office is at ")); put(c, address(), T::address); put(c, " since Monday."); break;
             default: put(c, distractor()); break;
         }
     }

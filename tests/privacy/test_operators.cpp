@@ -47,7 +47,9 @@ BOOST_AUTO_TEST_CASE(pseudonyms_keep_format_and_are_consistent) {
     const std::string text =
         "Ann (ann@x.org, +1 415 555 2671, (415) 555-2671, 030 12345678) paid with 4111 1111 1111 1111 and 378282246310005 "
         "from DE89 3704 0044 0532 0130 00 via 192.168.1.20 / 2001:db8::8a2e:370:7334, see https://shop.example.com/o/123 "
-        "on March 5th, 2021 and 2021-03-05; SSN 078-05-1120. John Smith lives in New York. Again ann@x.org.";
+        "on March 5th, 2021 and 2021-03-05; SSN 078-05-1120. John Smith lives in New York. Again ann@x.org. "
+        "Ship to 42 Baker Street, London SW1A 2AA, to 1600 Pennsylvania Ave NW, Washington, DC 20500, "
+        "to 12 rue de la Paix, 75002 Paris, to Hauptstraße 5, 10115 Berlin or to ul. Marszałkowska 10/12, 00-950 Warszawa.";
     auto p = replacement_policy::uniform(operator_kind::pseudonym);
     p.seed = 7;
     anonymizer a(p);

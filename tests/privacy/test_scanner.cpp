@@ -54,6 +54,66 @@ BOOST_AUTO_TEST_CASE(recognises_each_type_with_exact_spans) {
     BOOST_CHECK(has("Hallo Jürgen Müller!", "Jürgen Müller", entity_type::person));             // UTF-8 gazetteer entries
 }
 
+// The issue's forms for US, UK, FR, DE and PL, each with its exact span: the
+// street with its number, then unit, city, state, ZIP or postcode when present.
+BOOST_AUTO_TEST_CASE(street_addresses_in_five_countries) {
+    const std::pair<const char*, const char*> cases[] = {
+        {"I live at 42 Baker Street now.", "42 Baker Street"},
+        {"221B Baker St. is famous", "221B Baker St."},
+        {"at 350 5th Avenue, Apt 4B, New York, NY 10118 ok", "350 5th Avenue, Apt 4B, New York, NY 10118"},
+        {"1600 Pennsylvania Ave NW, Washington, DC 20500", "1600 Pennsylvania Ave NW, Washington, DC 20500"},
+        {"Send it to 742 Evergreen Terrace, Springfield, IL 62704 please", "742 Evergreen Terrace, Springfield, IL 62704"},
+        {"She lives at 1 Elm St", "1 Elm St"},
+        {"10 Downing Street, London SW1A 2AA", "10 Downing Street, London SW1A 2AA"},
+        {"Flat 3, 27 Old Gloucester Road, London", "27 Old Gloucester Road, London"},
+        {"12 rue de la Paix, 75002 Paris", "12 rue de la Paix, 75002 Paris"},
+        {"au 5 bis avenue Victor Hugo.", "5 bis avenue Victor Hugo"},
+        {"14 Rue Cler, Paris", "14 Rue Cler, Paris"},
+        {"Hauptstraße 5, 10115 Berlin", "Hauptstraße 5, 10115 Berlin"},
+        {"in der Berliner Straße 12a wohnt", "Berliner Straße 12a"},
+        {"Müllerstr. 7, 80331 München", "Müllerstr. 7, 80331 München"},
+        {"Kurfürstendamm 21", "Kurfürstendamm 21"},
+        {"ul. Marszałkowska 10/12, 00-950 Warszawa", "ul. Marszałkowska 10/12, 00-950 Warszawa"},
+        {"al. Jerozolimskie 65", "al. Jerozolimskie 65"},
+        {"postcode 10115 Berlin", "10115 Berlin"},
+        {"kod 00-950 Warszawa", "00-950 Warszawa"},
+    };
+    for (const auto& [text, span] : cases) {
+        const auto f = found(text);
+        BOOST_CHECK_MESSAGE(f.size() == 1 && f[0].first == span && f[0].second == entity_type::address,
+                            "'" << text << "' should give one ADDRESS '" << span << "', got " << f.size() << " spans"
+                                << (f.empty() ? std::string() : ", first '" + f[0].first + "' " + std::string(name_of(f[0].second))));
+    }
+    // The labels users' dialogs carry map onto the type.
+    for (const char* label : {"ADDRESS", "STREET", "STREET_ADDRESS", "POSTAL_ADDRESS"})
+        BOOST_CHECK(entity_type_for_label(label) == entity_type::address);
+    // An address next to an invalid byte is still found, on both sides.
+    const std::string bad = "\xff" "42 Baker Street\xfe and Hauptstraße 5\xc3";
+    const auto f = found(bad);
+    BOOST_REQUIRE_EQUAL(f.size(), 2u);
+    BOOST_CHECK_EQUAL(f[0].first, "42 Baker Street");
+    BOOST_CHECK_EQUAL(f[1].first, "Hauptstraße 5");
+    // ADDRESS can be switched off like any type.
+    scanner_options o;
+    o.types = entity_set::all().without(entity_type::address);
+    BOOST_CHECK(found("42 Baker Street", scanner(o)).empty());
+}
+
+// Numbers before capitalised words, years after words, and courts are not
+// addresses; a street needs its number and its street word.
+BOOST_AUTO_TEST_CASE(address_look_alikes_are_not_addresses) {
+    for (const char* text : {"in Spring 2021 we moved", "String 5 is loose", "We shipped 12 Apple Watch bands",
+                             "the 3 Supreme Court justices", "page 5 Street Fighter", "Chapter 3 Road trips",
+                             "Room 101", "Meet at the Main Street Station", "Windows 11 Pro", "Top 10 Places",
+                             "rue de la Paix", "Baker Street", "version 12345 released", "Hauptstraße", "ul. 5"}) {
+        const auto f = found(text);
+        for (const auto& [v, t] : f) BOOST_TEST_MESSAGE("'" << text << "': " << name_of(t) << " [" << v << "]");
+        BOOST_CHECK_MESSAGE(std::none_of(f.begin(), f.end(), [](const auto& x) { return x.second == entity_type::address; }),
+                            "'" << text << "' is not an address");
+    }
+    BOOST_CHECK(has("on 12 March 2021 we", "12 March 2021", entity_type::date));  // a date, not "12 March"
+}
+
 BOOST_AUTO_TEST_CASE(rejects_invalid_identifiers) {
     BOOST_CHECK(found("SSN 000-12-3456 666-12-3456 912-12-3456 123-00-4567 123-45-0000").empty());  // SSA rules
     BOOST_CHECK(found("card 4111 1111 1111 1112").empty());                                            // Luhn fails
@@ -209,7 +269,7 @@ BOOST_AUTO_TEST_CASE(synthetic_corpus_recall_and_precision) {
     for (const auto& [name, n] : pred_n)
         if (!gold_n.count(name)) std::printf("%-12s %8d %8zu (false positives)\n", name.c_str(), 0, n);
     // Every type the issue names must be present in the corpus.
-    for (const char* t : {"EMAIL", "PHONE", "US_SSN", "CREDIT_CARD", "IBAN", "IP", "URL", "PERSON", "LOCATION"})
+    for (const char* t : {"EMAIL", "PHONE", "US_SSN", "CREDIT_CARD", "IBAN", "IP", "URL", "PERSON", "LOCATION", "ADDRESS"})
         BOOST_CHECK_MESSAGE(gold_n[t] >= 300, t << " has only " << gold_n[t] << " gold spans");
 }
 

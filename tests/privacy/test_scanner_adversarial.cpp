@@ -72,6 +72,13 @@ BOOST_AUTO_TEST_CASE(pathological_inputs_scale_linearly) {
     check_linear("capitalised words", [](std::size_t b) { return repeat("John New York Dr. ", b); }, n);
     check_linear("invalid UTF-8", [](std::size_t b) { return repeat("\xff\xc3(\xe2\x82 \x80", b); }, n);
     check_linear("no spaces letters", [](std::size_t b) { return repeat("abcdefgh", b); }, n);
+    // Street-address shapes: every word could start or continue an address.
+    check_linear("house numbers and names", [](std::size_t b) { return repeat("12 Oak Elm Pine Ash ", b); }, n);
+    check_linear("street words", [](std::size_t b) { return repeat("1 Street Road, Apt 2, ", b); }, n);
+    check_linear("rue particles", [](std::size_t b) { return repeat("3 rue de la de la de ", b); }, n);
+    check_linear("postcodes and cities", [](std::size_t b) { return repeat("10115 Berlin, 00-950 ", b); }, n);
+    check_linear("Polish prefixes", [](std::size_t b) { return repeat("ul. al. Aleja Ulica ", b); }, n);
+    check_linear("German compounds", [](std::size_t b) { return repeat("Hauptstraße Lindenweg ", b); }, n);
 }
 
 BOOST_AUTO_TEST_CASE(ten_megabyte_single_line) {

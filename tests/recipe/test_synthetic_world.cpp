@@ -85,7 +85,7 @@ BOOST_AUTO_TEST_CASE(the_scanner_sees_the_values) {
         BOOST_TEST(found("Call " + p.phone + " now.", privacy::entity_type::phone), p.phone);
         BOOST_TEST(found("ID " + p.id_number + " ok.", privacy::entity_type::us_ssn), p.id_number);
         BOOST_TEST(found("Born " + p.birth_date + " then.", privacy::entity_type::date), p.birth_date);
-        BOOST_TEST(found("Ship to " + p.address + " please.", privacy::entity_type::location), p.address);
+        BOOST_TEST(found("Ship to " + p.address + " please.", privacy::entity_type::address), p.address);
     }
 }
 

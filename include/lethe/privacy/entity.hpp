@@ -24,12 +24,13 @@ enum class entity_type : unsigned char {
     date,
     person,
     location,
+    address,  // a street address with its number, or a postcode with its city
     placeholder,
 };
-inline constexpr std::size_t entity_type_count = 12;
+inline constexpr std::size_t entity_type_count = 13;
 
 inline constexpr std::array<std::string_view, entity_type_count> entity_type_names = {
-    "EMAIL", "PHONE", "US_SSN", "CREDIT_CARD", "IBAN", "IPV4", "IPV6", "URL", "DATE", "PERSON", "LOCATION", "PLACEHOLDER"};
+    "EMAIL", "PHONE", "US_SSN", "CREDIT_CARD", "IBAN", "IPV4", "IPV6", "URL", "DATE", "PERSON", "LOCATION", "ADDRESS", "PLACEHOLDER"};
 
 constexpr std::string_view name_of(entity_type t) noexcept { return entity_type_names[static_cast<std::size_t>(t)]; }
 constexpr std::size_t index_of(entity_type t) noexcept { return static_cast<std::size_t>(t); }

@@ -1,5 +1,5 @@
-// lethe/privacy/gazetteer.hpp - word lists for PERSON and LOCATION: small
-// defaults compiled in, more loadable from files (one entry per line).
+// lethe/privacy/gazetteer.hpp - word lists for PERSON and LOCATION: defaults
+// compiled in (name_lists.hpp), more loadable from files (one entry per line).
 #pragma once
 
 #include <array>
@@ -14,6 +14,7 @@
 #include <unordered_set>
 
 #include "../core/error.hpp"
+#include "name_lists.hpp"
 #include "validators.hpp"
 
 namespace lethe::privacy {
@@ -111,51 +112,35 @@ struct gazetteers {
     gazetteer last_names;
     gazetteer locations;
 
-    // Small built-in lists: common English-language given names and
-    // surnames, large cities and countries. Words that are also common
-    // English words ("May", "Will", "Nice", "Reading") are left out on purpose.
+    // The built-in lists: ~32k given names and ~32k surnames in their own
+    // scripts (name_lists.hpp, generated from CC0 and MIT sources by
+    // tools/gazetteer/make_names.py), and large cities and countries. Given
+    // names that are also English words ("May", "Will", "Mark") and place
+    // names that are ("Nice", "Reading") are left out on purpose.
     static std::shared_ptr<const gazetteers> defaults() {
         static const std::shared_ptr<const gazetteers> d = [] {
             auto g = std::make_shared<gazetteers>();
-            for (auto w : default_first_names) g->first_names.add(w);
-            for (auto w : default_last_names) g->last_names.add(w);
+            for (auto w : name_lists::common_given_names) g->first_names.add(w);
+            for (auto w : name_lists::common_surnames) g->last_names.add(w);
+            add_lines(g->first_names, name_lists::given_names);
+            add_lines(g->last_names, name_lists::surnames);
             for (auto w : default_locations) g->locations.add(w);
             return g;
         }();
         return d;
     }
 
-    static constexpr std::string_view default_first_names[] = {
-        "James", "John", "Robert", "Alice", "Peter", "Julia", "Anne", "Martha", "Bob", "Michael", "William", "David", "Richard", "Joseph", "Thomas", "Charles",
-        "Christopher", "Daniel", "Matthew", "Anthony", "Donald", "Steven", "Paul", "Andrew", "Joshua", "Kenneth",
-        "Kevin", "Brian", "George", "Timothy", "Ronald", "Edward", "Jason", "Jeffrey", "Ryan", "Jacob",
-        "Gary", "Nicholas", "Eric", "Jonathan", "Stephen", "Larry", "Justin", "Scott", "Brandon", "Benjamin",
-        "Samuel", "Gregory", "Alexander", "Patrick", "Raymond", "Jack", "Dennis", "Jerry", "Tyler", "Aaron",
-        "Mary", "Patricia", "Jennifer", "Linda", "Elizabeth", "Barbara", "Susan", "Jessica", "Sarah", "Karen",
-        "Nancy", "Lisa", "Betty", "Margaret", "Sandra", "Ashley", "Kimberly", "Emily", "Donna", "Michelle",
-        "Dorothy", "Carol", "Amanda", "Melissa", "Deborah", "Stephanie", "Rebecca", "Sharon", "Laura", "Cynthia",
-        "Kathleen", "Amy", "Shirley", "Angela", "Helen", "Anna", "Brenda", "Pamela", "Nicole", "Emma",
-        "Samantha", "Katherine", "Christine", "Debra", "Rachel", "Catherine", "Carolyn", "Janet", "Maria", "Heather",
-        "Olivia", "Sophia", "Isabella", "Charlotte", "Amelia", "Mia", "Harper", "Evelyn", "Abigail", "Ella",
-        "Liam", "Noah", "Oliver", "Elijah", "Lucas", "Mason", "Logan", "Ethan", "Aiden", "Sebastian",
-        "Mohammed", "Ahmed", "Fatima", "Aisha", "Omar", "Yusuf", "Priya", "Rahul", "Arjun", "Ananya",
-        "Wei", "Mei", "Hiroshi", "Yuki", "Sakura", "Haruto", "Jin", "Minho", "Seo-yeon", "Ji-woo",
-        "Pierre", "Camille", "Louis", "Chloé", "Hans", "Jürgen", "Greta", "Lukas", "Sofia", "Giulia",
-        "Alessandro", "Matteo", "Francesca", "Carlos", "José", "Lucía", "Javier", "Ana", "Diego", "Valentina",
-        "Olga", "Dmitri", "Ivan", "Natalia", "Sergei", "Agnieszka", "Piotr", "Katarzyna", "Lars", "Ingrid",
-    };
-    static constexpr std::string_view default_last_names[] = {
-        "Smith", "Johnson", "Williams", "Brown", "Jones", "Garcia", "Miller", "Davis", "Rodriguez", "Martinez",
-        "Hernandez", "Lopez", "Gonzalez", "Wilson", "Anderson", "Taylor", "Moore", "Jackson", "Martin", "Lee",
-        "Perez", "Thompson", "White", "Harris", "Sanchez", "Clark", "Ramirez", "Lewis", "Robinson", "Walker",
-        "Young", "Allen", "King", "Wright", "Scott", "Torres", "Nguyen", "Hill", "Flores", "Green",
-        "Adams", "Nelson", "Baker", "Hall", "Rivera", "Campbell", "Mitchell", "Carter", "Roberts", "Patel",
-        "Kumar", "Singh", "Sharma", "Khan", "Ali", "Chen", "Wang", "Zhang", "Liu", "Yang",
-        "Tanaka", "Suzuki", "Sato", "Kim", "Park", "Choi", "Müller", "Schmidt", "Schneider", "Fischer",
-        "Weber", "Dubois", "Laurent", "Moreau", "Rossi", "Russo", "Bianchi", "Fernández", "González", "Silva",
-        "Santos", "Ivanov", "Petrov", "Kowalski", "Nowak", "Andersson", "Johansson", "Hansen", "Jensen", "Murphy",
-        "O'Brien", "Kelly", "Sullivan", "Murray", "Quinn", "Fitzgerald", "Gallagher", "Novak", "Horvat", "Papadopoulos",
-    };
+    // Each chunk holds entries separated by '\n'.
+    template <std::size_t N>
+    static void add_lines(gazetteer& g, const std::string_view (&chunks)[N]) {
+        for (std::string_view c : chunks)
+            for (std::size_t b = 0, e; b < c.size(); b = e + 1) {
+                e = c.find('\n', b);
+                if (e == std::string_view::npos) e = c.size();
+                g.add(c.substr(b, e - b));
+            }
+    }
+
     static constexpr std::string_view default_locations[] = {
         "London", "Paris", "Berlin", "Madrid", "Rome", "Lisbon", "Vienna", "Prague", "Warsaw", "Budapest",
         "Amsterdam", "Brussels", "Copenhagen", "Stockholm", "Oslo", "Helsinki", "Dublin", "Edinburgh", "Manchester",

@@ -79,15 +79,15 @@ inline std::optional<entity_type> entity_type_for_label(std::string_view label) 
     static constexpr alias table[] = {
         {"NAME", entity_type::person},        {"PERSON", entity_type::person},      {"FIRST_NAME", entity_type::person},
         {"LAST_NAME", entity_type::person},   {"FULL_NAME", entity_type::person},   {"USERNAME", entity_type::person},
-        {"LOCATION", entity_type::location},  {"ADDRESS", entity_type::location},   {"CITY", entity_type::location},
-        {"COUNTRY", entity_type::location},   {"STREET", entity_type::location},    {"GPE", entity_type::location},
+        {"LOCATION", entity_type::location},  {"ADDRESS", entity_type::address},   {"CITY", entity_type::location},
+        {"COUNTRY", entity_type::location},   {"STREET", entity_type::address},    {"GPE", entity_type::location},
         {"EMAIL", entity_type::email},        {"EMAIL_ADDRESS", entity_type::email}, {"PHONE", entity_type::phone},
         {"PHONE_NUMBER", entity_type::phone}, {"TEL", entity_type::phone},          {"DATE", entity_type::date},
         {"DOB", entity_type::date},           {"DATE_OF_BIRTH", entity_type::date}, {"URL", entity_type::url},
         {"WEBSITE", entity_type::url},        {"SSN", entity_type::us_ssn},         {"US_SSN", entity_type::us_ssn},
         {"IBAN", entity_type::iban},          {"CARD", entity_type::credit_card},   {"CREDIT_CARD", entity_type::credit_card},
         {"IP", entity_type::ipv4},            {"IP_ADDRESS", entity_type::ipv4},    {"IPV4", entity_type::ipv4},
-        {"IPV6", entity_type::ipv6},
+        {"IPV6", entity_type::ipv6},          {"STREET_ADDRESS", entity_type::address}, {"POSTAL_ADDRESS", entity_type::address},
     };
     for (const auto& a : table)
         if (a.label == label) return a.type;

@@ -5,6 +5,7 @@
 // The same (value, key) always gives the same fake.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <string>
@@ -13,6 +14,7 @@
 #include "../core/hash.hpp"
 #include "entity.hpp"
 #include "gazetteer.hpp"
+#include "scanner.hpp"
 #include "validators.hpp"
 
 namespace lethe::privacy {
@@ -205,6 +207,60 @@ inline std::string fake_date(std::string_view v, splitmix64& r) {
     return o;
 }
 
+// Addresses keep their shape: digits are redrawn (house numbers without a
+// leading 0, postcodes digit for digit), the street's name words are drawn
+// from a list of common ones and the city's from the locations; street words
+// ("Street", "rue", "ul."), particles, state codes and UK postcode letters stay.
+inline std::string fake_address(std::string_view v, const gazetteers& lists, splitmix64& r) {
+    static constexpr std::string_view street_names[] = {"Oak", "Maple", "Cedar", "Elm", "Pine", "Birch", "Willow",
+                                                        "Chestnut", "Walnut", "Linden", "Hawthorn", "Aspen"};
+    std::string o;
+    bool after_comma = false, in_city = false;  // in_city: this comma part's city was drawn
+    bool postcode = false;                       // the last token was a postcode
+    std::size_t i = 0;
+    while (i < v.size()) {
+        const char c = v[i];
+        if (is_digit(c)) {
+            std::size_t e = i;
+            while (e < v.size() && (is_digit(v[e]) || (v[e] == '-' && e + 1 < v.size() && is_digit(v[e + 1])))) ++e;
+            for (std::size_t k = i; k < e; ++k) o += v[k] == '-' ? '-' : random_digit(r, k == i ? '1' : '0');
+            // A city follows a postcode ("10115 Berlin", "00-950 Warszawa").
+            postcode = e - i >= 5;
+            i = e;
+            continue;
+        }
+        if (!is_upper(c)) {
+            if (c == ',') after_comma = true, in_city = false;
+            if (c != ' ') postcode = false;
+            o += c;
+            ++i;
+            continue;
+        }
+        std::size_t e = i;
+        while (e < v.size() && !(v[e] == ' ' || v[e] == ',' || v[e] == '.')) ++e;
+        const std::string_view w = v.substr(i, e - i);
+        const bool code = w.size() <= 4 && std::all_of(w.begin(), w.end(), [](char x) { return is_upper(x) || is_digit(x); });
+        const bool keep = code || address::english_street_word(w) || address::french_street_word(w) ||
+                          address::german_street_word(w, false) || address::unit_word(w) || address::one_of(w, {"Ul", "Al", "Pl", "Os", "Ulica", "Aleja"});
+        const bool city = after_comma || postcode;
+        postcode = false;
+        if (keep) {
+            o += w;
+        } else if (city && in_city) {
+            if (!o.empty() && o.back() == ' ') o.pop_back();  // "New York" became one drawn city
+        } else if (city) {
+            o += pick_ascii(lists.locations, r);
+            in_city = true;
+        } else {
+            const std::string_view name = street_names[r.below(12)];
+            o += name;
+            if (address::german_street_word(w, true)) o += "weg";  // "Hauptstraße" -> "Oakweg"
+        }
+        i = e;
+    }
+    return o;
+}
+
 }  // namespace detail
 
 // A fake for `value` of `type`, drawn from the stream keyed by `key`.
@@ -238,6 +294,7 @@ inline std::string format_preserving_fake(entity_type type, std::string_view val
             return o;
         }
         case entity_type::location: return std::string(detail::pick_ascii(lists.locations, r, false));
+        case entity_type::address: return detail::fake_address(value, lists, r);
         case entity_type::placeholder: return std::string(value);
     }
     return std::string(value);

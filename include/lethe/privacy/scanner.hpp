@@ -2,7 +2,8 @@
 //
 // No regular-expression engine: a hand-written scanner walks the text once,
 // and at each word start tries a fixed set of bounded recognisers (digit
-// groups, e-mail around an '@', URL, IPv6, IBAN, dates, placeholders, names).
+// groups, e-mail around an '@', URL, IPv6, IBAN, dates, placeholders, street
+// addresses (address_impl.hpp), names).
 // Every recogniser either reads a bounded number of bytes or consumes what it
 // reads, so the total work is O(text size) on any input.
 //

@@ -539,6 +539,32 @@ inline name_cue cue_before(std::string_view s, std::size_t pos) noexcept {
 }
 
 // PERSON or LOCATION starting at a capitalised word; `end` is 0 on no match.
+// How a word's first letter reads for names: upper case (ASCII, Latin-1,
+// Latin Extended-A, Greek, Cyrillic, Armenian), caseless (Han, kana, Hangul,
+// Arabic, Hebrew, Indic, Thai, Georgian, Ethiopic: a name there has no
+// capital to show it), or neither. Well-formed UTF-8 is assumed (scan_well_formed).
+enum class letter_case : unsigned char { other, upper, caseless };
+
+inline letter_case letter_case_at(std::string_view s, std::size_t i) noexcept {
+    const auto c0 = static_cast<unsigned char>(s[i]);
+    if (c0 < 0x80) return is_upper(s[i]) ? letter_case::upper : letter_case::other;
+    const int len = c0 >= 0xF0 ? 4 : c0 >= 0xE0 ? 3 : c0 >= 0xC0 ? 2 : 0;
+    if (len == 0 || i + static_cast<std::size_t>(len) > s.size()) return letter_case::other;
+    char32_t cp = c0 & (0x7Fu >> len);
+    for (int k = 1; k < len; ++k) cp = (cp << 6) | (static_cast<unsigned char>(s[i + static_cast<std::size_t>(k)]) & 0x3Fu);
+    auto in = [cp](char32_t a, char32_t b) { return cp >= a && cp <= b; };
+    const bool upper = (in(0xC0, 0xDE) && cp != 0xD7) || (in(0x100, 0x137) && cp % 2 == 0) ||
+                       (in(0x139, 0x148) && cp % 2 == 1) || (in(0x14A, 0x177) && cp % 2 == 0) || cp == 0x178 ||
+                       (in(0x179, 0x17E) && cp % 2 == 1) || cp == 0x386 || in(0x388, 0x38F) ||
+                       (in(0x391, 0x3AB) && cp != 0x3A2) || in(0x400, 0x42F) || in(0x531, 0x556);
+    if (upper) return letter_case::upper;
+    const bool caseless = in(0x5D0, 0x5EA) || in(0x620, 0x64A) || in(0x671, 0x6D3) || in(0x904, 0x939) ||
+                          in(0x985, 0x9B9) || in(0xB85, 0xBB9) || in(0xE01, 0xE2E) || in(0x10D0, 0x10FA) ||
+                          in(0x1200, 0x135A) || in(0x3041, 0x3096) || in(0x30A1, 0x30FA) || in(0x3400, 0x4DBF) ||
+                          in(0x4E00, 0x9FFF) || in(0xAC00, 0xD7A3);
+    return caseless ? letter_case::caseless : letter_case::other;
+}
+
 inline candidate match_name(std::string_view s, std::size_t pos, const gazetteers& g, bool context_names) {
     const std::size_t n = s.size();
     const std::size_t e0 = word_end(s, pos);
@@ -558,7 +584,17 @@ inline candidate match_name(std::string_view s, std::size_t pos, const gazetteer
             if (g.locations.contains(s.substr(pos, ends[k - 1] - pos))) { loc_end = ends[k - 1]; break; }
     const bool first = g.first_names.contains(w0);
     const bool last = g.last_names.contains(w0);
-    auto capitalised_at = [&](int j) { return is_upper(s[ends[j - 1] + 1]); };
+    // The next word continues the name when capitalised ("Zoë Müller", "Jan Ödegaard"),
+    // or, in a caseless script, when it is a listed name itself.
+    auto capitalised_at = [&](int j) {
+        const std::size_t b = ends[j - 1] + 1;
+        const letter_case lc = letter_case_at(s, b);
+        if (lc == letter_case::caseless) {
+            const std::string_view w = s.substr(b, ends[j] - b);
+            return g.last_names.contains(w) || g.first_names.contains(w);
+        }
+        return lc == letter_case::upper;
+    };
     // A person's span: the name and the capitalised words that follow it
     // (surnames from the list, or any capitalised non-stopword), at most 3 words.
     auto person_end = [&]() {
@@ -574,7 +610,9 @@ inline candidate match_name(std::string_view s, std::size_t pos, const gazetteer
     };
     if (!first && !last && !loc_end && !context_names) return {};
     const name_cue cue = cue_before(s, pos);
-    if (first && !(loc_end && cue == name_cue::location))
+    // A word that is both ("Paris", "Florence", "Hong" of "Hong Kong") is a place
+    // unless a person cue comes before it.
+    if (first && !(loc_end && cue != name_cue::person))
         return {person_end(), entity_type::person, cue == name_cue::person ? 0.95f : 0.85f};
     if (loc_end) return {loc_end, entity_type::location, cue == name_cue::location ? 0.95f : 0.85f};
     if (last && cue == name_cue::person) return {person_end(), entity_type::person, 0.9f};
@@ -586,6 +624,12 @@ inline candidate match_name(std::string_view s, std::size_t pos, const gazetteer
 }
 
 }  // namespace detail
+
+}  // namespace lethe::privacy
+
+#include "address_impl.hpp"
+
+namespace lethe::privacy {
 
 // ---------------------------------------------------------------- the pass
 inline void scanner::scan(std::string_view s, std::vector<entity_span>& out) const {
@@ -616,6 +660,7 @@ inline void scanner::scan_well_formed(std::string_view s, std::vector<entity_spa
     const std::size_t n = s.size();
     const gazetteers& g = *lists_;
     bool in_order = true;  // spans emitted in order of begin (e-mails can break it)
+    const bool want_address = options_.types.contains(entity_type::address);
     auto emit = [&](std::size_t b, std::size_t e, entity_type t, float conf) {
         if (!(options_.types.contains(t) && conf >= options_.min_confidence)) return;
         if (!out.empty() && b < out.back().begin) in_order = false;
@@ -657,6 +702,11 @@ inline void scanner::scan_well_formed(std::string_view s, std::vector<entity_spa
                 }
             }
         }
+        // Polish street prefixes ("ul. Marszałkowska 10") are lower-case words.
+        if ((c == 'u' || c == 'a' || c == 'p' || c == 'o') && want_address && (pos == 0 || !is_word_byte(s[pos - 1]))) {
+            const candidate a = address::match_street_first(s, pos, g);
+            if (a.end) { emit(pos, a.end, a.type, a.confidence); pos = a.end; continue; }
+        }
         // Lower-case words with no digit, capital or special byte hold nothing
         // (except "www." URLs): skip the whole token.
         if (tok_plain && is_lower(c) && c != 'w') { pos = tok_end; continue; }
@@ -691,6 +741,10 @@ inline void scanner::scan_well_formed(std::string_view s, std::vector<entity_spa
                     continue;
                 }
             }
+            if (want_address && is_digit(c)) {
+                const candidate a = address::match_number_first(s, pos, g);
+                if (a.end) { emit(pos, a.end, a.type, a.confidence); pos = a.end; continue; }
+            }
             digit_groups groups;
             read_digit_groups(s, pos, groups);
             candidate best = classify_digit_groups(s, groups);
@@ -709,6 +763,19 @@ inline void scanner::scan_well_formed(std::string_view s, std::vector<entity_spa
             if (iban_shaped) { pos = iban_shaped; continue; }
             const candidate d = match_date_month_first(s, pos);
             if (d.end) { emit(pos, d.end, d.type, d.confidence); pos = d.end; continue; }
+            if (want_address) {
+                const candidate a = address::match_street_first(s, pos, g);
+                if (a.end) { emit(pos, a.end, a.type, a.confidence); pos = a.end; continue; }
+            }
+            const candidate nm = match_name(s, pos, g, options_.context_names);
+            if (nm.end) { emit(pos, nm.end, nm.type, nm.confidence); pos = nm.end; continue; }
+            pos = word_end(s, pos);
+            continue;
+        }
+        // A word that starts with a non-ASCII capital or a caseless letter may be a
+        // name ("Élodie", "Łukasz", "Иван", "佐藤"): the same gazetteer and cue rules.
+        if (static_cast<unsigned char>(c) >= 0x80 && !(pos > 0 && is_word_byte(s[pos - 1])) &&
+            letter_case_at(s, pos) != letter_case::other) {
             const candidate nm = match_name(s, pos, g, options_.context_names);
             if (nm.end) { emit(pos, nm.end, nm.type, nm.confidence); pos = nm.end; continue; }
             pos = word_end(s, pos);

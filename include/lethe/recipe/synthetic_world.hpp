@@ -272,8 +272,8 @@ inline synthetic_world make_synthetic_world(const world_config& cfg = {}) {
     using namespace detail;
     synthetic_world w;
     w.config = cfg;
-    const auto firsts = ascii_words(privacy::gazetteers::default_first_names, true);
-    const auto lasts = ascii_words(privacy::gazetteers::default_last_names, true);
+    const auto firsts = ascii_words(privacy::name_lists::common_given_names, true);
+    const auto lasts = ascii_words(privacy::name_lists::common_surnames, true);
 
     // Order phrases: a seeded permutation of the 400 adjective-noun pairs.
     std::vector<index_t> orders(400);
