@@ -53,12 +53,37 @@ inline bool ends_with_ci(std::string_view w, std::string_view suffix) noexcept {
 // An abbreviation may carry its '.': returns the end after it.
 inline std::size_t with_dot(std::string_view s, std::size_t e) noexcept { return e < s.size() && s[e] == '.' ? e + 1 : e; }
 
-// English street words, after the name ("Baker Street", "Pennsylvania Ave").
+// English street words, after the name ("Baker Street", "Pennsylvania Ave"):
+// the USPS street suffixes (Publication 28, appendix C1) and British ones.
+// Strong words name a street whatever follows.
 inline bool english_street_word(std::string_view w) noexcept {
-    return one_of(w, {"Street", "St", "Avenue", "Ave", "Av", "Road", "Rd", "Boulevard", "Blvd", "Lane", "Ln",
-                      "Drive", "Dr", "Court", "Ct", "Place", "Pl", "Way", "Terrace", "Close", "Crescent", "Square",
-                      "Sq", "Highway", "Hwy", "Parkway", "Pkwy", "Circle", "Cir", "Row", "Mews", "Gardens", "Grove",
-                      "Walk", "Trail", "Alley", "Plaza", "Parade", "Broadway"});
+    return one_of(w, {"Street", "St", "Avenue", "Ave", "Av", "Road", "Rd", "Boulevard", "Blvd", "Lane", "Ln", "Drive",
+                      "Dr", "Court", "Ct", "Place", "Pl", "Way", "Terrace", "Ter", "Close", "Crescent", "Square", "Sq",
+                      "Highway", "Hwy", "Parkway", "Pkwy", "Circle", "Cir", "Row", "Mews", "Gardens", "Grove", "Walk",
+                      "Trail", "Trl", "Alley", "Plaza", "Parade", "Broadway", "Annex", "Arcade", "Bayou", "Bypass",
+                      "Causeway", "Crossing", "Crossroad", "Expressway", "Freeway", "Loop", "Motorway", "Pike",
+                      "Radial", "Ramp", "Route", "Skyway", "Stravenue", "Throughway", "Trace", "Trafficway",
+                      "Turnpike", "Via", "Viaduct", "Extension", "Spur", "Overpass", "Underpass", "Junction", "Path",
+                      "Heights", "Estates", "Manor", "Commons", "Landing", "Ridge", "Meadows", "Glen", "Hollow",
+                      "Knoll", "Knolls", "Vista", "Oval", "Pass", "Curve", "Passage", "Wynd", "Drives", "Ways"});
+}
+
+// Weak street words are common nouns too ("the 5 Great Lakes", "3 Red Lights"):
+// they name a street only with a city, state, ZIP or postcode after them.
+inline bool weak_street_word(std::string_view w) noexcept {
+    return one_of(w, {"Bend", "Bluff", "Bluffs", "Bottom", "Branch", "Bridge", "Brook", "Brooks", "Burg", "Burgs",
+                      "Camp", "Canyon", "Cape", "Center", "Centers", "Cliff", "Cliffs", "Club", "Corner", "Corners",
+                      "Course", "Cove", "Coves", "Creek", "Crest", "Dale", "Dam", "Divide", "Fall", "Falls", "Ferry",
+                      "Field", "Fields", "Flat", "Flats", "Ford", "Fords", "Forest", "Forge", "Forges", "Fork", "Forks",
+                      "Fort", "Green", "Greens", "Harbor", "Harbors", "Haven", "Hill", "Hills", "Inlet", "Island",
+                      "Islands", "Isle", "Key", "Keys", "Lake", "Lakes", "Land", "Light", "Lights", "Loaf", "Lock",
+                      "Locks", "Lodge", "Mall", "Mill", "Mills", "Mission", "Mount", "Mountain", "Mountains", "Neck",
+                      "Orchard", "Park", "Parks", "Pine", "Pines", "Plain", "Plains", "Point", "Points", "Port",
+                      "Ports", "Prairie", "Ranch", "Rapid", "Rapids", "Rest", "River", "Shoal", "Shoals", "Shore",
+                      "Shores", "Spring", "Springs", "Station", "Stream", "Summit", "Track", "Trailer", "Tunnel",
+                      "Union", "Unions", "Valley", "Valleys", "View", "Views", "Village", "Villages", "Ville", "Wall",
+                      "Well", "Wells", "Courts", "Circles", "Squares", "Streets", "Roads", "Lanes", "Plazas", "Gateway",
+                      "Centre", "Common"});
 }
 
 // The abbreviations that take a '.' ("Baker St.", "av. Foch"); "Street." ends a sentence.
@@ -324,6 +349,9 @@ inline candidate match_number_first(std::string_view s, std::size_t pos, const g
                     if (!(w == "Court" && institution_before_court(s.substr(e - last_len, last_len))))
                         street_end = abbreviation_dot(s, b, x);
                     break;
+                }
+                if (names > 0 && weak_street_word(w)) {
+                    if (tail(s, x, g).located) { street_end = x; break; }
                 }
                 if (!(ordinal || (capitalised(s, b) && !is_stopword(w)))) break;
                 ++names;
