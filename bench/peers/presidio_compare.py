@@ -16,8 +16,8 @@ overlaps it ("overlap"), or has exactly its bounds ("exact", shown beside).
 
 Usage:
   pip install presidio-analyzer==2.2.366 faker==40.63.0
-  python3 bench/peers/pii_corpus.py --n 2000 --out /tmp/pii.jsonl
-  python3 bench/peers/presidio_compare.py --corpus /tmp/pii.jsonl --lethe-scrub build/release/examples/lethe-scrub \
+  python3 bench/peers/pii_corpus.py --n 2000 --out pii.jsonl
+  python3 bench/peers/presidio_compare.py --corpus pii.jsonl --lethe-scrub build/release/examples/lethe-scrub \
       --json bench/results/presidio.json
 """
 

@@ -200,22 +200,19 @@ def main():
         seen.add(n)
         dst.append(n)
 
-    first, first_seen = [], set(KEEP_FIRST)
-    for n in MUST:
-        add(first, first_seen, n, True)
-    for r in fore:
-        add(first, first_seen, r["Localized Name"], True)
-        add(first, first_seen, r["Romanized Name"], True)
-    for n in m_first:
-        add(first, first_seen, n, True)
-    last, last_seen = [], set(KEEP_LAST)
-    for n in MUST:
-        add(last, last_seen, n, False)
-    for r in sur:
-        add(last, last_seen, r["Localized Name"], False)
-        add(last, last_seen, r["Romanized Name"], False)
-    for n in m_last:
-        add(last, last_seen, n, False)
+    def collect(keep_list, rows, extra, given):
+        out, seen = [], set(keep_list)
+        for n in MUST:
+            add(out, seen, n, given)
+        for r in rows:
+            add(out, seen, r["Localized Name"], given)
+            add(out, seen, r["Romanized Name"], given)
+        for n in extra:
+            add(out, seen, n, given)
+        return out, seen
+
+    first, first_seen = collect(KEEP_FIRST, fore, m_first, True)
+    last, last_seen = collect(KEEP_LAST, sur, m_last, False)
     for must in MUST:
         assert must in first_seen and must in last_seen, must
 
