@@ -50,6 +50,16 @@ BOOST_AUTO_TEST_CASE(names_in_several_scripts_are_found) {
     BOOST_TEST(persons("Mr. 佐藤 called") == (v{"佐藤"}), boost::test_tools::per_element());
     // Sentence starts that are words, and places that are also given names.
     BOOST_TEST(persons("Will you come? May I? Mark the box. Bill me later.").empty());
+    // A given name that is a word is a name before a listed surname.
+    BOOST_TEST(persons("Mark Goodman and Roger Walker") == (v{"Mark Goodman", "Roger Walker"}), boost::test_tools::per_element());
+    // A place prefix makes a name a place.
+    for (const char* place : {"Port Elizabeth", "Lake Louise", "North Chelsea", "Saint Corinne"}) {
+        const std::string text = std::string("It left ") + place + " today.";
+        const auto sp = sc.scan(text);
+        BOOST_TEST_REQUIRE(sp.size() == 1u, place);
+        BOOST_TEST(sp[0].text(text) == place);
+        BOOST_TEST((sp[0].type == entity_type::location));
+    }
     const std::string t = "I flew to Paris and Hong Kong.";
     const auto spans = sc.scan(t);
     BOOST_REQUIRE_EQUAL(spans.size(), 2u);

@@ -34,6 +34,9 @@ BOOST_AUTO_TEST_CASE(recognises_each_type_with_exact_spans) {
     BOOST_CHECK(has("call +44 20 7946 0958.", "+44 20 7946 0958", entity_type::phone));
     BOOST_CHECK(has("call (415) 555-2671 now", "(415) 555-2671", entity_type::phone));
     BOOST_CHECK(has("or 1-800-555-2671", "1-800-555-2671", entity_type::phone));
+    BOOST_CHECK(has("ext 207.504.9996x2283 now", "207.504.9996x2283", entity_type::phone));  // extension
+    BOOST_CHECK(has("(325)672-9731x6986.", "(325)672-9731x6986", entity_type::phone));
+    BOOST_CHECK(has("from abroad 001-459-329-2244 ok", "001-459-329-2244", entity_type::phone));  // 001 + NANP
     BOOST_CHECK(has("Tel. 01 23 45 67 89", "01 23 45 67 89", entity_type::phone));
     BOOST_CHECK(has("SSN 078-05-1120.", "078-05-1120", entity_type::us_ssn));
     BOOST_CHECK(has("card 4111-1111-1111-1111!", "4111-1111-1111-1111", entity_type::credit_card));
@@ -65,7 +68,10 @@ BOOST_AUTO_TEST_CASE(street_addresses_in_five_countries) {
         {"Send it to 742 Evergreen Terrace, Springfield, IL 62704 please", "742 Evergreen Terrace, Springfield, IL 62704"},
         {"She lives at 1 Elm St", "1 Elm St"},
         {"10 Downing Street, London SW1A 2AA", "10 Downing Street, London SW1A 2AA"},
-        {"Flat 3, 27 Old Gloucester Road, London", "27 Old Gloucester Road, London"},
+        {"Flat 3, 27 Old Gloucester Road, London", "Flat 3, 27 Old Gloucester Road, London"},
+        {"at Studio 8 Walton Station, Leeds LS1 4AP", "Studio 8 Walton Station, Leeds LS1 4AP"},
+        {"to 947 Anderson Mills Apt. 824 now", "947 Anderson Mills Apt. 824"},
+        {"to 141 Hodges Mountains, Kramerville, NM 04216", "141 Hodges Mountains, Kramerville, NM 04216"},
         {"12 rue de la Paix, 75002 Paris", "12 rue de la Paix, 75002 Paris"},
         {"au 5 bis avenue Victor Hugo.", "5 bis avenue Victor Hugo"},
         {"14 Rue Cler, Paris", "14 Rue Cler, Paris"},
@@ -104,6 +110,7 @@ BOOST_AUTO_TEST_CASE(street_addresses_in_five_countries) {
 BOOST_AUTO_TEST_CASE(address_look_alikes_are_not_addresses) {
     for (const char* text : {"in Spring 2021 we moved", "String 5 is loose", "We shipped 12 Apple Watch bands",
                              "the 3 Supreme Court justices", "page 5 Street Fighter", "Chapter 3 Road trips",
+                             "the 5 Great Lakes", "we saw 3 Red Lights", "Room 101 is free",
                              "Room 101", "Meet at the Main Street Station", "Windows 11 Pro", "Top 10 Places",
                              "rue de la Paix", "Baker Street", "version 12345 released", "Hauptstraße", "ul. 5"}) {
         const auto f = found(text);

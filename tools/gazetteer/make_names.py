@@ -16,8 +16,9 @@ Filters, because a given name is matched alone on a capitalised word:
     least 2 letters, first letter upper case (Latin, Greek, Cyrillic,
     Armenian) or from a caseless script (Han, Hangul, kana, Arabic, Hebrew, ...);
   * given names whose lower-case form is an English dictionary word
-    (Debian's wamerican: "will", "may", "mark", "grace") are dropped, unless
-    the name is in lethe's earlier hand list or among the popular names of an
+    (Debian's wamerican: "will", "may", "mark", "roger") go to a list of their
+    own (word_given_names, a name only before a listed surname), unless the
+    name is in lethe's earlier hand list or among the popular names of an
     English-speaking country in the sigpwned data ("Grace", "Ivy");
   * month and weekday names, and the scanner's stopwords, are never names.
 Surnames are only matched after a given name or a title ("Dr. Baker"), so
@@ -188,14 +189,16 @@ def main():
 
     popular_english = {clean(r["Localized Name"]) for r in fore if r["Country"] in ENGLISH_COUNTRIES}
     keep = set(KEEP_FIRST) | set(MUST) | popular_english
-    dropped = []
+    dropped, dropped_seen = [], set()
 
     def add(dst, seen, name, given):
         n = clean(name)
         if n is None or n in seen or n in NEVER:
             return
         if given and n not in keep and n.lower() in words:
-            dropped.append(n)
+            if n not in dropped_seen:
+                dropped_seen.add(n)
+                dropped.append(n)
             return
         seen.add(n)
         dst.append(n)
@@ -223,7 +226,7 @@ def main():
         out.write(f"// Sources: sigpwned/popular-names-by-country-dataset @ {SIGPWNED_COMMIT[:12]} (CC0 1.0);\n")
         out.write(f"// mimesis {mimesis_version} datasets/*/person.json (MIT, (c) Isaak Uchakaev and contributors).\n")
         out.write(f"// {len(KEEP_FIRST) + len(first)} given names, {len(KEEP_LAST) + len(last)} surnames; "
-                  f"{len(dropped)} given names dropped as English words.\n")
+                  f"{len(dropped)} given names that are English words apart.\n")
         out.write("#pragma once\n\n#include <string_view>\n\nnamespace lethe::privacy::name_lists {\n\n"
                   "using namespace std::string_view_literals;  // \"...\"sv: sizes without a constexpr strlen\n\n")
         out.write("// lethe's first hand lists: common names of English-language text (the synthetic world's people).\n")
@@ -233,6 +236,9 @@ def main():
         emit_list(out, "given_names", first)
         out.write("\n")
         emit_list(out, "surnames", last)
+        out.write("\n// Given names that are English words (\"Mark\", \"Roger\", \"Crystal\"): a name only\n"
+                  "// before a listed surname (\"Mark Goodman\").\n")
+        emit_list(out, "word_given_names", dropped)
         out.write("\n}  // namespace lethe::privacy::name_lists\n")
     os.replace(tmp, a.out)
     print(f"{a.out}: {len(KEEP_FIRST) + len(first)} given names, {len(KEEP_LAST) + len(last)} surnames, {len(dropped)} dropped "

@@ -239,7 +239,7 @@ inline bool institution_before_court(std::string_view w) noexcept {
 }
 
 inline bool unit_word(std::string_view w) noexcept {
-    return one_of(w, {"Apt", "Apartment", "Suite", "Ste", "Unit", "Flat", "Floor", "Fl", "Room"});
+    return one_of(w, {"Apt", "Apartment", "Suite", "Ste", "Unit", "Flat", "Floor", "Fl", "Room", "Studio"});
 }
 
 // ", Apt 4B", " Suite 200", ", Flat 3", " #12".
@@ -351,7 +351,8 @@ inline candidate match_number_first(std::string_view s, std::size_t pos, const g
                     break;
                 }
                 if (names > 0 && weak_street_word(w)) {
-                    if (tail(s, x, g).located) { street_end = x; break; }
+                    const tail_result t = tail(s, x, g);
+                    if (t.located || t.end > x) { street_end = x; break; }  // a city, postcode or unit follows
                 }
                 if (!(ordinal || (capitalised(s, b) && !is_stopword(w)))) break;
                 ++names;
@@ -377,6 +378,26 @@ inline candidate match_number_first(std::string_view s, std::size_t pos, const g
         if (polish) return {pc, entity_type::address, 0.85f};
     }
     return {};
+}
+
+// A unit before the street: "Flat 3, 27 Old Road", "Apt 4B, 350 5th Avenue",
+// or a unit whose number is the house number ("Studio 8 Walton Station").
+inline candidate match_unit_first(std::string_view s, std::size_t pos, const gazetteers& g) {
+    const std::size_t n = s.size();
+    const std::size_t we = word_at(s, pos);
+    if (!unit_word(s.substr(pos, we - pos))) return {};
+    std::size_t i = with_dot(s, we);
+    if (!(i + 1 < n && s[i] == ' ')) return {};
+    ++i;
+    if (is_digit(s[i]))
+        if (const candidate a = match_number_first(s, i, g); a.end) return {a.end, entity_type::address, a.confidence};
+    std::size_t j = i;
+    while (j < n && is_alnum(s[j]) && j - i < 6) ++j;
+    if (j == i || (j < n && is_word_byte(s[j]))) return {};
+    if (j < n && s[j] == ',') ++j;
+    if (!(j + 1 < n && s[j] == ' ' && is_digit(s[j + 1]))) return {};
+    const candidate a = match_number_first(s, j + 1, g);
+    return a.end ? candidate{a.end, entity_type::address, a.confidence} : candidate{};
 }
 
 // Street word first: German "Hauptstraße 5", "Berliner Straße 12a"; Polish

@@ -111,6 +111,9 @@ struct gazetteers {
     gazetteer first_names;
     gazetteer last_names;
     gazetteer locations;
+    // Given names that are also English words ("Mark", "Will", "Roger"): a
+    // person only when a listed surname follows ("Mark Goodman").
+    gazetteer word_first_names;
 
     // The built-in lists: ~32k given names and ~32k surnames in their own
     // scripts (name_lists.hpp, generated from CC0 and MIT sources by
@@ -124,6 +127,7 @@ struct gazetteers {
             for (auto w : name_lists::common_surnames) g->last_names.add(w);
             add_lines(g->first_names, name_lists::given_names);
             add_lines(g->last_names, name_lists::surnames);
+            add_lines(g->word_first_names, name_lists::word_given_names);
             for (auto w : default_locations) g->locations.add(w);
             return g;
         }();

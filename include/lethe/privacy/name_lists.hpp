@@ -2,7 +2,7 @@
 // Given names and surnames for the PERSON gazetteers, one per line, in UTF-8 (NFC).
 // Sources: sigpwned/popular-names-by-country-dataset @ eb62e13d4d62 (CC0 1.0);
 // mimesis 22.2.0 datasets/*/person.json (MIT, (c) Isaak Uchakaev and contributors).
-// 32130 given names, 32521 surnames; 1721 given names dropped as English words.
+// 32130 given names, 32521 surnames; 598 given names that are English words apart.
 #pragma once
 
 #include <string_view>
@@ -5557,6 +5557,52 @@ inline constexpr std::string_view surnames[] = {
     "Безпаленко\nБезпалий\nБезпалків\nБезпалько\nБезпельченко\nБезуглий\nБезус\nБезушко\nБезщасний\nБек\n"
     "Белей\nБелонович\nБелькевич\nБемер\nБенер\nБенюк\nБердаль\n万俟\n司马\n上官\n欧阳\n夏侯\n诸葛\n闻人\n东方\n赫连\n皇甫\n尉迟\n"
     "公羊\n澹台\n公冶\n宗政\n濮阳\n淳于\n单于\n太叔\n申屠\n公孙\n仲孙\n轩辕\n令狐\n钟离\n宇文\n长孙\n慕容\n鲜于\n闾丘\n司徒\n司空\n"sv,
+};
+
+// Given names that are English words ("Mark", "Roger", "Crystal"): a name only
+// before a listed surname ("Mark Goodman").
+inline constexpr std::string_view word_given_names[] = {
+    "Noel\nRoan\nDavit\nMark\nLea\nSheikh\nVictor\nAline\nMartin\nSaid\nRobin\nMarina\nNil\nPol\nJade\nMax\n"
+    "Lovely\nEvens\nAmir\nShams\nSaga\nAtlas\nDaisy\nTom\nMarks\nMaxim\nIon\nWan\nAngel\nPrincess\nRoman\n"
+    "Sultan\nJunior\nEmir\nFlora\nAura\nCh\nDahlia\nEster\nFedora\nHolly\nHonor\nIris\nLyric\nMaxima\nRut\n"
+    "Tea\nViola\nBasil\nChuck\nFranc\nGlen\nGrant\nJob\nKen\nModest\nProsper\nRoger\nSilvan\nTor\nUrban\n"
+    "Virgin\nAni\nBassi\nBent\nBilling\nBole\nBoy\nBrand\nClement\nDines\nDome\nFin\nFind\nHake\nHasten\n"
+    "Hemming\nHen\nLeg\nLief\nMarten\nOdd\nOdder\nOther\nPa\nPer\nRing\nRink\nRoar\nRune\nStar\nStore\nThorn\n"
+    "Udder\nWale\nElse\nBegonia\nEdelweiss\nFanny\nLies\nLore\nMine\nAlder\nBerg\nDieter\nFrank\nHank\nHerb\n"
+    "Jimmy\nMiles\nSander\nWaldo\nWalker\nWolf\nClay\nDame\nMeta\nWarren\nBaron\nBeat\nBlitz\nBud\nBuddy\n"
+    "Chance\nEmery\nHardy\nJoker\nJuniper\nLance\nOgre\nOtter\nSchnapps\nStein\nAmber\nAster\nAstride\nBeryl\n"
+    "Bilge\nColleen\nCrystal\nEglantine\nEra\nFaith\nFile\nHind\nJoy\nJulienne\nKarma\nKitty\nLee\nLei\nLine\n"
+    "Lira\nLoan\nMarine\nMelody\nMercy\nMi\nNova\nOlive\nPearl\nRhea\nRosemary\nRosette\nRosy\nSally\n"
+    "Savannah\nSol\nSultana\nTone\nValentine\nAid\nAlbino\nAles\nAlpha\nAnte\nArt\nBlend\nCarmine\nChi\n"
+    "Constant\nDin\nDirk\nDon\nEddy\nEven\nFares\nFlorin\nGent\nHector\nImam\nJasper\nJay\nJosh\nLean\nLevy\n"
+    "Lion\nMats\nMatt\nMen\nMentor\nMica\nMike\nMile\nNail\nPal\nPier\nRay\nSaber\nSandy\nSerge\nSylvan\n"
+    "Tamer\nTerry\nTill\nVan\nVital\nWolfram\nAide\nAngelic\nAngle\nBee\nBell\nBerry\nBlossom\nBong\nBunny\n"
+    "Camellia\nCaprice\nCarry\nCelesta\nCherish\nChin\nChina\nConception\nDell\nDelta\nDesire\nDiamond\n"
+    "Dimple\nDot\nDotty\nDrew\nDung\nDusty\nEcho\nEmerald\nFairy\nGala\nGenesis\nGenie\nGolden\nHa\nHang\n"
+    "Harmony\nHoney\nHue\nHyacinth\nKit\nLady\nLane\nLiberty\nLien\nLove\nMan\nMany\nMaple\nMarlin\nMeg\nMin\n"
+    "Miss\nMoon\nNu\nNumbers\nOmega\nPage\nPasty\nPatience\nPearly\nPeg\nPing\nPinkie\nPiper\nRomaine\nSage\n"
+    "Sang\nSari\nSavanna\nScarlet\nSeason\nSee\nShin\nSon\nSong\nSparkle\nStormy\nSung\nTam\nTawny\nTemple\n"
+    "Tequila\nTiny\nTrinity\nTroy\nVelvet\nVi\nWen\nYen\nYon\nYuk\nBarney\nBeau\nBill\nBilly\nBobby\nBrad\n"
+    "Brain\nBrooks\nBuck\nBuster\nChad\nChase\nCliff\nCoy\nCurt\nDale\nDean\nDerrick\nDick\nEarl\nEarnest\n"
+    "Ed\nForest\nFoster\nFreeman\nGale\nGarland\nGarret\nGene\nGuy\nHeath\nHomer\nHung\nHunter\nIvory\n"
+    "Jarred\nJewel\nKing\nLacy\nLong\nMajor\nManual\nMarquis\nMickey\nNewton\nNick\nNoble\nPat\nPorter\n"
+    "Prince\nRandy\nReed\nRich\nRick\nRob\nRocky\nRod\nRoyal\nRusty\nShad\nSonny\nSterling\nTad\nTanner\n"
+    "Tony\nWade\nWard\nYoung\nMar\nMargarita\nVane\nBronco\nGig\nJaguar\nNacho\nAcacia\nBelle\nBreezy\n"
+    "Galena\nAble\nColon\nFidelity\nFresco\nPueblo\nVeto\nDolly\nEre\nEve\nLemme\nMade\nMall\nMare\nMerit\n"
+    "Rave\nValve\nViolet\nAgo\nAnti\nAnts\nBalder\nErgo\nMart\nPeep\nRaider\nRain\nRein\nSilver\nUndo\nAle\n"
+    "Into\nSeem\nUnto\nHenna\nMimosa\nJasmine\nLisle\nMauve\nPrune\nBriar\nCabal\nCanon\nGage\nGarner\n"
+    "Garrison\nMarvel\nNadir\nOctave\nSwan\nBride\nIv\nNovel\nTin\nEdit\nEta\nManga\nManna\nTiara\nVanilla\n"
+    "Via\nAres\nGill\nMars\nValves\nBeta\nBoga\nBogey\nList\nMist\nNinja\nSera\nVilla\nBonito\nBronze\n"
+    "Colonel\nMercury\nNuncio\nTempo\nTore\nBelladonna\nCadenza\nCameo\nZeta\nBoas\nFender\nHarm\nKick\nMace\n"
+    "Mads\nMas\nMink\nMoos\nPuck\nRiff\nSenna\nSill\nSky\nStorm\nTies\nDestiny\nFee\nFeline\nFem\nFloor\nJet\n"
+    "Lot\nLotus\nNine\nPip\nRuby\nAgar\nAgate\nAlly\nAmbrosia\nAnemone\nBeret\nBet\nBitten\nBonnie\nCharity\n"
+    "Cilia\nDine\nDis\nDivert\nFie\nGone\nGrid\nGrit\nGull\n"sv,
+    "Gully\nGun\nGunny\nGuru\nGyro\nLone\nMania\nPhoebe\nRaja\nSine\nSiren\nSissy\nSolo\nSunny\nViva\nAlert\n"
+    "Alt\nAnnul\nAnon\nAsk\nBaste\nChristen\nHall\nLass\nNor\nNub\nOffer\nProds\nPros\nThin\nTyke\nDiva\n"
+    "Magenta\nNice\nCanto\nCastor\nEmo\nLiberal\nMartins\nReis\nSales\nAche\nAge\nBark\nGamble\nGap\nGas\n"
+    "Grep\nGrim\nGunner\nHand\nHints\nHove\nMane\nMans\nMatts\nMule\nPall\nPeer\nSnare\nSot\nSpa\nSpake\n"
+    "Stake\nStale\nStare\nFinger\nTilde\nBade\nHare\nLaden\nSeven\nAnt\nMete\nPar\nPars\nPerk\nSaner\nTan\n"
+    "Tuna\n"sv,
 };
 
 }  // namespace lethe::privacy::name_lists

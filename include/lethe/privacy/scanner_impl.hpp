@@ -283,11 +283,22 @@ inline bool number_boundary_ok(std::string_view s, std::size_t e) noexcept {
     return true;
 }
 
+// A phone extension right after the number ("555-2671x123", "x" and 1-6
+// digits): returns its end, or 0.
+inline std::size_t phone_extension(std::string_view s, std::size_t e) noexcept {
+    if (!(e + 1 < s.size() && s[e] == 'x' && is_digit(s[e + 1]))) return 0;
+    std::size_t i = e + 1;
+    while (i < s.size() && is_digit(s[i]) && i - e <= 6) ++i;
+    return i - e <= 6 && number_boundary_ok(s, i) ? i : 0;
+}
+
 // The longest phone/SSN/card/IPv4/date reading of the first k groups.
 inline candidate classify_digit_groups(std::string_view s, const digit_groups& g) noexcept {
     for (int k = g.count; k >= 1; --k) {
-        const std::size_t end = g.end[k - 1];
-        if (!number_boundary_ok(s, end)) continue;
+        std::size_t end = g.end[k - 1];
+        const std::size_t ext = phone_extension(s, end);  // only a phone may end in one
+        const bool boundary = number_boundary_ok(s, end);
+        if (!boundary && !ext) continue;
         char digits[24];
         int nd = 0;
         int len[digit_groups::max_groups];
@@ -301,7 +312,10 @@ inline candidate classify_digit_groups(std::string_view s, const digit_groups& g
         }
         const std::string_view d(digits, static_cast<std::size_t>(nd));
         const char sep1 = k >= 2 ? g.sep[1] : 0;
-        const bool plain = !g.plus && !any_paren;
+        // Before an extension ("555-2671x123") only the E.164 and North American
+        // phone readings apply: `plain` is false there.
+        const bool plain = !g.plus && !any_paren && boundary;
+        const std::size_t phone_end = ext ? ext : end;
 
         // IPv4: four dotted octets.
         if (plain && k == 4 && same_sep && sep1 == '.' && ipv4_valid(s.substr(g.gb[0], end - g.gb[0])))
@@ -341,16 +355,18 @@ inline candidate classify_digit_groups(std::string_view s, const digit_groups& g
             if (layout && credit_card_prefix_valid(d) && luhn_valid(d)) return {end, entity_type::credit_card, 0.95f};
         }
         // Phones. E.164 with '+': 8-15 digits, country code not starting with 0.
-        if (g.plus && nd >= 8 && nd <= 15 && d[0] != '0') return {end, entity_type::phone, 0.95f};
+        if (g.plus && nd >= 8 && nd <= 15 && d[0] != '0') return {phone_end, entity_type::phone, 0.95f};
         if (!g.plus) {
-            // North American: [1] NXX NXX XXXX.
-            const int off = (k == 4 && len[0] == 1 && d[0] == '1') ? 1 : 0;
-            if (k - off == 3 && len[off] == 3 && len[off + 1] == 3 && len[off + 2] == 4 && nd == 10 + off) {
-                const char area = d[static_cast<std::size_t>(off)], exch = d[static_cast<std::size_t>(off + 3)];
+            // North American: [1 or 001] NXX NXX XXXX.
+            const int pre = (k == 4 && len[0] == 1 && d[0] == '1') ? 1 : (k == 4 && len[0] == 3 && d.substr(0, 3) == "001") ? 3 : 0;
+            const int off = pre ? 1 : 0;
+            if (k - off == 3 && len[off] == 3 && len[off + 1] == 3 && len[off + 2] == 4 && nd == 10 + pre) {
+                const char area = d[static_cast<std::size_t>(pre)], exch = d[static_cast<std::size_t>(pre + 3)];
                 bool seps_ok = true;
                 for (int j = 1; j < k; ++j) seps_ok = seps_ok && (g.sep[j] == ' ' || g.sep[j] == '-' || g.sep[j] == '.' || g.sep[j] == ')');
-                if (seps_ok && area >= '2' && exch >= '2') return {end, entity_type::phone, 0.9f};
+                if (seps_ok && area >= '2' && exch >= '2') return {phone_end, entity_type::phone, 0.9f};
             }
+            if (!boundary) continue;
             // European national numbers: trunk 0, 9-11 digits, 2+ groups of 2+ digits;
             // international prefix 00 with 10-15 digits.
             if (!any_paren && k >= 2 && d[0] == '0' && len[0] >= 2 && len[0] <= 5) {
@@ -565,6 +581,14 @@ inline letter_case letter_case_at(std::string_view s, std::size_t i) noexcept {
     return caseless ? letter_case::caseless : letter_case::other;
 }
 
+inline bool place_prefix(std::string_view w) noexcept {
+    static constexpr std::string_view prefixes[] = {"North", "South", "East", "West", "New",  "Port",  "Lake",   "Saint",
+                                                    "Sainte", "Mount", "Fort", "San",  "Santa", "Los",  "Las"};
+    for (auto p : prefixes)
+        if (w == p) return true;
+    return false;
+}
+
 inline candidate match_name(std::string_view s, std::size_t pos, const gazetteers& g, bool context_names) {
     const std::size_t n = s.size();
     const std::size_t e0 = word_end(s, pos);
@@ -582,7 +606,6 @@ inline candidate match_name(std::string_view s, std::size_t pos, const gazetteer
     if (g.locations.may_start_with(w0))
         for (int k = std::min<int>(words, static_cast<int>(g.locations.max_words())); k >= 1; --k)
             if (g.locations.contains(s.substr(pos, ends[k - 1] - pos))) { loc_end = ends[k - 1]; break; }
-    const bool first = g.first_names.contains(w0);
     const bool last = g.last_names.contains(w0);
     // The next word continues the name when capitalised ("Zoë Müller", "Jan Ödegaard"),
     // or, in a caseless script, when it is a listed name itself.
@@ -608,6 +631,17 @@ inline candidate match_name(std::string_view s, std::size_t pos, const gazetteer
         }
         return e;
     };
+    // A place prefix before a name is a place ("Port Elizabeth", "Saint Louis",
+    // "Lake Louise", "North Chelsea"), not the person the name would make.
+    if (!loc_end && words >= 2 && place_prefix(w0) && capitalised_at(1)) {
+        const std::string_view w1 = s.substr(ends[0] + 1, ends[1] - ends[0] - 1);
+        if (!is_stopword(w1) && (g.first_names.contains(w1) || g.last_names.contains(w1) || g.word_first_names.contains(w1)))
+            loc_end = ends[1];
+    }
+    // A given name that is also a word ("Mark", "Roger") needs a listed surname after it.
+    const bool first = g.first_names.contains(w0) ||
+                       (words >= 2 && g.word_first_names.contains(w0) && capitalised_at(1) &&
+                        g.last_names.contains(s.substr(ends[0] + 1, ends[1] - ends[0] - 1)));
     if (!first && !last && !loc_end && !context_names) return {};
     const name_cue cue = cue_before(s, pos);
     // A word that is both ("Paris", "Florence", "Hong" of "Hong Kong") is a place
@@ -764,7 +798,8 @@ inline void scanner::scan_well_formed(std::string_view s, std::vector<entity_spa
             const candidate d = match_date_month_first(s, pos);
             if (d.end) { emit(pos, d.end, d.type, d.confidence); pos = d.end; continue; }
             if (want_address) {
-                const candidate a = address::match_street_first(s, pos, g);
+                candidate a = address::match_unit_first(s, pos, g);
+                if (!a.end) a = address::match_street_first(s, pos, g);
                 if (a.end) { emit(pos, a.end, a.type, a.confidence); pos = a.end; continue; }
             }
             const candidate nm = match_name(s, pos, g, options_.context_names);
