@@ -85,6 +85,8 @@ const char* const usage =
     "  --threads N   OpenMP threads (default 1: on a loaded 2-core machine 2 threads ran the\n"
     "                evaluation 13x slower; use more on an idle one)\n"
     "  --seed N      seed of the world, the split and the training order (default 1)\n"
+    "  --orpo-seed N  with --variants ch: ORPO's own seed (pair order and LoRA dropout; default\n"
+    "                --seed + 3, as Table 1 seeds ch-lora): ORPO's spread on one leaky model\n"
     "  --out DIR     where metrics.json, report.md and the SVG plots go (default smollm2-out/)\n"
     "  --model PATH  GGUF file (default: $LETHE_SMOLLM2, else\n"
     "                ~/.cache/lethe/SmolLM2-135M-Instruct.Q4_1.gguf from scripts/get-smollm2)\n"
@@ -108,6 +110,7 @@ const std::vector<std::string>& general_text() { return eval::general_text(); }
 
 struct options {
     long long people = 22, threads = 1, seed = 1, replay = 32, leaky_epochs = 5, orpo_epochs = 3;
+    long long orpo_seed = -1;  // -1: seed + 3
     double leaky_lr = 2e-4, orpo_lr = 5e-4, orpo_retain = 0.0;
     std::string variants = "table1", chosen = "generated";
     std::vector<std::string> lora_targets = model::lora_linear_names();
@@ -131,7 +134,7 @@ options parse(int argc, char** argv) {
     };
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
-        const bool takes_value = a == "--people" || a == "--threads" || a == "--seed" || a == "--out" ||
+        const bool takes_value = a == "--people" || a == "--threads" || a == "--seed" || a == "--orpo-seed" || a == "--out" ||
                                  a == "--model" || a == "--variants" || a == "--chosen" || a == "--replay" ||
                                  a == "--leaky-lr" || a == "--leaky-epochs" || a == "--orpo-lr" || a == "--orpo-epochs" ||
                                  a == "--orpo-retain" || a == "--lora-targets" || a == "--leaky-cache" ||
@@ -201,6 +204,8 @@ options parse(int argc, char** argv) {
             o.threads = number(a, argv[++i], 1, 1024);
         } else if (a == "--seed") {
             o.seed = number(a, argv[++i], 0, (1LL << 62));
+        } else if (a == "--orpo-seed") {
+            o.orpo_seed = number(a, argv[++i], 0, (1LL << 62));
         } else if (a == "--out") {
             o.out = argv[++i];
             if (o.out.empty()) bad_argument("--out needs a directory name");
@@ -211,6 +216,7 @@ options parse(int argc, char** argv) {
             bad_argument("unknown argument '" + a + "'");
         }
     }
+    if (o.orpo_seed >= 0 && o.variants != "ch") bad_argument("--orpo-seed applies with --variants ch");
     return o;
 }
 
@@ -509,7 +515,7 @@ int main(int argc, char** argv) {
         } else if (o.variants == "ch") {
             // Stages 3 and 4 on the leaky model only, seeded as Table 1 seeds ch-lora.
             auto oc = cfg.orpo;
-            oc.seed = cfg.seed + 3;
+            oc.seed = o.orpo_seed >= 0 ? static_cast<std::uint64_t>(o.orpo_seed) : cfg.seed + 3;
             recipe::lora_variant(*leaky, tok, std::span<const privacy::pair_sample>(pairs), oc, "ch",
                                  std::span<const float>(o.cfg_scales), es, res, progress, status, hook,
                                  std::span<const guidance::cfg_space>(o.cfg_spaces));
@@ -558,7 +564,7 @@ int main(int argc, char** argv) {
                           {"orpo_lr", o.orpo_lr}, {"orpo_epochs", o.orpo_epochs}, {"orpo_retain", o.orpo_retain},
                           {"lora_targets", o.lora_targets}, {"leaky_cached", from_cache},
                           {"cfg_scales", o.cfg_scales}, {"cfg_spaces", spaces_json},
-                          {"threads", o.threads}, {"seed", o.seed}};
+                          {"threads", o.threads}, {"seed", o.seed}, {"orpo_seed", o.orpo_seed >= 0 ? o.orpo_seed : o.seed + 3}};
         mj["generation"] = {{"requests", gen_stats.requests}, {"clean", gen_stats.clean},
                             {"gave_up", gen_stats.gave_up}, {"samples", gen_stats.generated},
                             {"tokens", gen_stats.tokens}, {"seconds", gen_stats.seconds}};

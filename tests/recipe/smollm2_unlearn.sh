@@ -38,6 +38,8 @@ run_bad "cfg scale out of range" "--cfg-scales: 0.5 is outside [1, 10]" --cfg-sc
 run_bad "cfg scale not a number" "--cfg-scales: 'x' is not a number" --cfg-scales x
 run_bad "no cfg scale" "--cfg-scales needs at least one scale" --cfg-scales ,
 run_bad "unknown cfg space" "--cfg-spaces: 'logit' is not log or prob" --cfg-spaces log,logit
+run_bad "orpo seed without ch" "--orpo-seed applies with --variants ch" --orpo-seed 5
+run_bad "orpo seed not a number" "--orpo-seed: 'x' is not a non-negative integer" --orpo-seed x --variants ch
 
 out=$("$prog" --model /nonexistent/model.gguf 2>&1)
 rc=$?
